@@ -1,0 +1,1 @@
+"""cohorts/generators."""

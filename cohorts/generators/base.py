@@ -1,0 +1,96 @@
+"""The :class:`CohortGenerator` contract and the generator registry.
+
+Contract (scikit-learn / lifelines style):
+
+* ``__init__`` only stores keyword hyperparameters;
+* ``fit(data, schema, *, rng) -> self`` validates, learns, and sets attributes ending in ``_``
+  (``schema_``, ``n_train_`` ...);
+* ``sample(n, *, rng) -> DataFrame`` returns ``n`` synthetic patients in the schema's own format (one row
+  per patient, or one row per visit for a longitudinal outcome), with fresh ids ``S000001`` ...;
+* ``draw(n, *, rng) -> PatientDraw`` returns the same patients as baseline covariates plus latent outcome
+  pieces, so that a trial can realize control and treated (counterfactual) outcomes;
+* sampling before ``fit`` raises :class:`~cohorts.errors.NotFittedError`; the same ``rng`` seed gives an
+  identical result; sampling never changes the fitted model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
+from cohorts.errors import NotFittedError, UnknownNameError
+from cohorts.generators.latent import PatientDraw
+from cohorts.schema import CohortSchema
+
+__all__ = ["CohortGenerator", "register", "get_generator", "available_generators", "REGISTRY"]
+
+REGISTRY: dict[str, type["CohortGenerator"]] = {}
+
+
+def register(cls: type["CohortGenerator"]) -> type["CohortGenerator"]:
+    """Class decorator: add a generator to the registry under ``cls.name``."""
+    if not getattr(cls, "name", None):
+        raise TypeError(f"{cls.__name__} needs a class attribute 'name'")
+    REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_generators() -> list[str]:
+    return sorted(REGISTRY)
+
+
+def get_generator(name: str, **hyperparameters) -> "CohortGenerator":
+    """A new, unfitted generator by registry name (``"default"`` ...)."""
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError("generator", name, REGISTRY) from None
+    return cls(**hyperparameters)
+
+
+class CohortGenerator(ABC):
+    """Learns a cohort's joint distribution and samples synthetic patients from it."""
+
+    name: ClassVar[str] = ""
+    #: one-line description for the UI and the report
+    description: ClassVar[str] = ""
+
+    def fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator) -> "CohortGenerator":
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError("rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed))")
+        self._fit(data, schema, rng=rng)
+        self.schema_ = schema
+        self.n_train_ = int(data[schema.id].nunique())
+        return self
+
+    @abstractmethod
+    def _fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator) -> None: ...
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "schema_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(data, schema, rng=...) first")
+
+    def draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw:
+        self._check_fitted()
+        return self._draw(int(n), rng=rng)
+
+    @abstractmethod
+    def _draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw: ...
+
+    def sample(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
+        self._check_fitted()
+        return self._sample(int(n), rng=rng)
+
+    @abstractmethod
+    def _sample(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame: ...
+
+    def get_params(self) -> dict:
+        """Hyperparameters as given to ``__init__`` (for the model card and the report)."""
+        return {k: v for k, v in vars(self).items() if not k.endswith("_") and not k.startswith("_")}

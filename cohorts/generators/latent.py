@@ -1,0 +1,133 @@
+"""Synthetic patients with their latent outcome parts: what a trial needs to apply an effect.
+
+A generator's :meth:`~cohorts.generators.base.CohortGenerator.draw` returns a :class:`PatientDraw`: the
+baseline covariates of ``n`` synthetic patients and, for their outcome, the random pieces from which the
+outcome is *realized* under control or under a treatment effect. Effects are counterfactual transforms: the
+same patient (same latent draws) gives the control outcome with no effect and the treated outcome with one.
+
+All arrays are flat over patients (shape ``(n,)``); the trials layer draws ``replicates * n_total`` patients at
+once and reshapes to ``(replicates, n_total)``. Every realization method is vectorised and takes per-patient
+effect arrays, so subgroup effects later are a mask away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["PatientDraw", "SurvivalLatent", "TrajectoryLatent", "ContinuousLatent", "BinaryLatent"]
+
+
+@dataclass(frozen=True, eq=False)
+class SurvivalLatent:
+    """Time to event under proportional hazards: ``T = H0^{-1}(E / exp(lp + log_hr))``.
+
+    ``cumhaz_draw`` holds ``E ~ Exp(1)`` per patient, ``lp`` the linear predictor from the baseline covariates,
+    and ``inverse_cumhaz`` the baseline cumulative hazard's inverse (vectorised), in the data's time unit.
+    A hazard ratio ``hr`` for a treated patient keeps ``E`` and multiplies the hazard: the counterfactual event
+    time of the same patient. Censoring is not part of the latent: the trial design sets it (follow-up, dropout).
+    """
+
+    cumhaz_draw: np.ndarray
+    lp: np.ndarray
+    inverse_cumhaz: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    time_unit: str = "days"
+
+    def event_time(self, log_hazard_ratio: np.ndarray | float = 0.0) -> np.ndarray:
+        h = self.cumhaz_draw * np.exp(-(self.lp + log_hazard_ratio))
+        return self.inverse_cumhaz(h)
+
+    def take(self, idx) -> "SurvivalLatent":
+        return SurvivalLatent(self.cumhaz_draw[idx], self.lp[idx], self.inverse_cumhaz, self.time_unit)
+
+
+@dataclass(frozen=True, eq=False)
+class TrajectoryLatent:
+    """Longitudinal score ``y(t) = start + (1 - slowing) * decline(t) + noise``, clipped to ``[lower, upper]``.
+
+    ``start`` is each patient's true value at ``t = 0`` (baseline visit); ``decline`` maps visit times
+    (shape ``(V,)``, in the visit unit) to each patient's noise-free change from baseline, shape ``(n, V)``,
+    with ``decline(0) == 0``. A treatment that slows decline by a fraction ``r`` scales the individual decline by
+    ``1 - r``; noise (sd ``sigma``) is independent per visit. ``integer`` rounds realized values (e.g. ALSFRS-R).
+    """
+
+    start: np.ndarray
+    decline: Callable[[np.ndarray], np.ndarray] = field(repr=False)
+    sigma: float
+    lower: float | None = None
+    upper: float | None = None
+    integer: bool = False
+    time_unit: str = "months"
+    #: per-patient parameters behind ``decline`` (for inspection and ``take``)
+    params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    take_fn: Callable[[np.ndarray], "TrajectoryLatent"] | None = field(default=None, repr=False)
+
+    def values(self, visit_times, *, slowing: np.ndarray | float = 0.0, rng: np.random.Generator) -> np.ndarray:
+        """Realized scores at ``visit_times``, shape ``(n, V)``; no missing values (dropout is the design's)."""
+        t = np.asarray(visit_times, dtype=float)
+        slowing = np.asarray(slowing, dtype=float)
+        if slowing.ndim == 1:
+            slowing = slowing[:, None]
+        y = self.start[:, None] + (1.0 - slowing) * self.decline(t)
+        y = y + rng.normal(0.0, self.sigma, size=y.shape)
+        if self.integer:
+            y = np.rint(y)
+        if self.lower is not None or self.upper is not None:
+            y = np.clip(y, self.lower, self.upper)
+        return y
+
+    def take(self, idx) -> "TrajectoryLatent":
+        if self.take_fn is None:
+            raise NotImplementedError("this trajectory latent cannot be subset")
+        return self.take_fn(idx)
+
+
+@dataclass(frozen=True, eq=False)
+class ContinuousLatent:
+    """A single continuous value ``y = mean + resid + shift`` (clipped to bounds when given)."""
+
+    mean: np.ndarray
+    resid: np.ndarray
+    lower: float | None = None
+    upper: float | None = None
+
+    def value(self, shift: np.ndarray | float = 0.0) -> np.ndarray:
+        y = self.mean + self.resid + shift
+        if self.lower is not None or self.upper is not None:
+            y = np.clip(y, self.lower, self.upper)
+        return y
+
+    def take(self, idx) -> "ContinuousLatent":
+        return ContinuousLatent(self.mean[idx], self.resid[idx], self.lower, self.upper)
+
+
+@dataclass(frozen=True, eq=False)
+class BinaryLatent:
+    """A binary response ``y = U < expit(lp + log_or)``: the same ``U`` gives the counterfactual under an OR."""
+
+    lp: np.ndarray
+    uniform: np.ndarray
+
+    def value(self, log_odds_ratio: np.ndarray | float = 0.0) -> np.ndarray:
+        p = 1.0 / (1.0 + np.exp(-(self.lp + log_odds_ratio)))
+        return (self.uniform < p).astype(np.int8)
+
+    def take(self, idx) -> "BinaryLatent":
+        return BinaryLatent(self.lp[idx], self.uniform[idx])
+
+
+OutcomeLatent = SurvivalLatent | TrajectoryLatent | ContinuousLatent | BinaryLatent
+
+
+@dataclass(frozen=True, eq=False)
+class PatientDraw:
+    """``n`` synthetic patients: baseline covariates (schema columns, no id) and the latent outcome."""
+
+    baseline: pd.DataFrame
+    outcome: OutcomeLatent
+
+    def __len__(self) -> int:
+        return len(self.baseline)
