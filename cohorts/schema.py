@@ -199,66 +199,62 @@ class CohortSchema:
               visit: str | None = None, max_categories: int = 20) -> "CohortSchema":
         """Guess column roles from a DataFrame (for the UI); explicit arguments win over guesses.
 
-        Heuristics: an id column is named like ``*id*`` or is unique integers/strings; a 0/1 column named like
-        ``event``/``death``/``status`` with a positive numeric ``time``-like column gives a tte outcome; a repeated
-        id with a ``visit``/``month``/``week`` column gives a longitudinal outcome. Remaining columns with few
-        distinct values or non-numeric dtype are categorical; the rest numeric.
+        Rules, in order (column names are compared in lower case):
+
+        1. id: a column named like a patient id (``patient_id``, ``usubjid``, ``pid`` ... or ending in ``_id``).
+        2. outcome type: ``longitudinal`` when ids repeat; else ``continuous``/``binary`` when only ``value`` is
+           given; else ``tte``.
+        3. tte: event = the 0/1 column named like event/death/died/status/censor; time = the numeric column
+           named like time/surv (preferred) or days/weeks/months/years. Longitudinal: visit = the numeric
+           column varying within patients named visit/time/month... (exact names first, then names containing
+           visit or ending in delta, then any time-like name); value = the one numeric, non-0/1 column that
+           varies within patients and is not named like a time.
+        4. baseline: every other column that is constant within each patient. Numbers are ``numeric``, except
+           0/1 columns and integer codes with at most 5 levels, which are ``categorical``; booleans and text
+           with at most ``max_categories`` levels are ``categorical``; other text (free text, dates) and empty
+           columns are left out.
+
+        A role with no candidate or several raises :class:`InvalidDataError` naming the argument to pass.
+        The time unit is taken from the time/visit column name when it contains one (``time_days`` -> days).
         """
-        cols = list(df.columns)
-        lower = {c: str(c).lower() for c in cols}
-
-        def pick(pred):
-            return next((c for c in cols if pred(c)), None)
-
-        id = id or pick(lambda c: lower[c] in ("id", "patient_id", "subject_id", "usubjid", "pid", "subject")) \
-            or pick(lambda c: lower[c].endswith("_id") or lower[c].endswith("id"))
-        if id is None:
-            raise InvalidDataError("could not find a patient id column; name it with `id=`", source="schema inference")
-        repeated = df[id].duplicated().any()
-        visit = visit or (pick(lambda c: lower[c] in ("visit", "month", "months", "week", "weeks", "day",
-                                                      "visit_month", "time", "visit_time")) if repeated else None)
-        event = event or pick(lambda c: any(w in lower[c] for w in ("event", "death", "died", "status", "censor"))
-                              and set(pd.unique(df[c].dropna())) <= {0, 1})
-        time = time or pick(lambda c: c not in (event, visit, id) and pd.api.types.is_numeric_dtype(df[c])
-                            and any(w in lower[c] for w in ("time", "days", "months", "surv", "futime")))
+        _check_infer_arguments(df, outcome_type, id=id, time=time, event=event, value=value, visit=visit)
+        id = id or _pick_one(_id_candidates(df), "patient id", "id")
+        repeated = bool(df[id].dropna().duplicated().any())
+        varying = _varying_columns(df, id) if repeated else set()
         if outcome_type is None:
-            if repeated and visit is not None:
+            if repeated:
                 outcome_type = "longitudinal"
-            elif time is not None and event is not None:
+            elif value is not None and time is None and event is None:
+                outcome_type = "binary" if _is_binary(df[value]) else "continuous"
+            else:
                 outcome_type = "tte"
-            elif value is not None:
-                outcome_type = "binary" if set(pd.unique(df[value].dropna())) <= {0, 1} else "continuous"
-            else:
-                raise InvalidDataError("could not guess the outcome: pass outcome_type and its columns",
-                                       source="schema inference")
-        if outcome_type == "longitudinal" and value is None:
-            value = pick(lambda c: c not in (id, visit) and pd.api.types.is_numeric_dtype(df[c])
-                         and df.groupby(df[id])[c].nunique().max() > 1)
-        spec = OutcomeSpec(type=outcome_type,
-                           time=time if outcome_type == "tte" else None,
-                           event=event if outcome_type == "tte" else None,
-                           value=value if outcome_type != "tte" else None,
-                           visit=visit if outcome_type == "longitudinal" else None)
-        taken = {id, *spec.columns}
-        numeric, categorical = [], []
-        for c in cols:
-            if c in taken:
-                continue
-            s = df[c]
-            if repeated and df.groupby(df[id])[c].nunique(dropna=False).max() > 1:
-                continue  # varies within patient: not a baseline covariate
-            if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s) \
-                    and s.nunique(dropna=True) > min(max_categories, 10) or \
-                    pd.api.types.is_float_dtype(s) and s.nunique(dropna=True) > 2:
-                numeric.append(c)
-            elif s.nunique(dropna=True) <= max_categories or not pd.api.types.is_numeric_dtype(s):
-                if s.nunique(dropna=True) <= max_categories:
-                    categorical.append(c)
-            else:
-                numeric.append(c)
+        outcome: dict[str, Any] = {"type": outcome_type}
+        if outcome_type == "tte":
+            event = event or _pick_one(_event_candidates(df, exclude={id, time}),
+                                       "tte event column (0/1, named like event/death/status)", "event",
+                                       hint="; or pass outcome_type= and value= for another outcome")
+            time = time or _pick_one(_best_by_score(_numeric_columns(df, exclude={id, event}), _time_score),
+                                     "tte time column (numeric, named like time/days)", "time")
+            outcome.update(time=time, event=event, time_unit=_unit_from_name(time))
+        elif outcome_type == "longitudinal":
+            visit = visit or _pick_one(
+                _best_by_score(_numeric_columns(df, exclude={id, value}, only=varying), _visit_score),
+                "visit time column (numeric, varies within patients, named like visit/time/month)", "visit")
+            value = value or _pick_one(
+                [c for c in _numeric_columns(df, exclude={id, visit}, only=varying)
+                 if _visit_score(c) == 0 and not _is_binary(df[c])],
+                "longitudinal value column (numeric, varies within patients)", "value")
+            outcome.update(visit=visit, value=value, time_unit=_unit_from_name(visit))
+        else:
+            if value is None:
+                raise InvalidDataError(f"outcome type {outcome_type!r} needs its value column: pass value=",
+                                       source=_INFER_SOURCE)
+            outcome["value"] = value
+        taken = {id, *(v for k, v in outcome.items() if k in ("time", "event", "visit", "value"))}
+        numeric, categorical = _baseline_roles(df, taken | varying, max_categories)
         return cls.from_dict({"id": id, "baseline": {"numeric": numeric, "categorical": categorical},
-                              "outcome": {k: v for k, v in vars(spec).items() if v is not None}},
-                             source="schema inference")
+                              "outcome": {k: v for k, v in outcome.items() if v is not None}},
+                             source=_INFER_SOURCE)
 
 
 def _outcome_from_dict(out: dict[str, Any]) -> tuple[OutcomeSpec | None, list[str]]:
@@ -305,3 +301,128 @@ def _outcome_from_dict(out: dict[str, Any]) -> tuple[OutcomeSpec | None, list[st
 def _is_integer_valued(s: pd.Series) -> bool:
     v = pd.to_numeric(s, errors="coerce").dropna().to_numpy(dtype=float)
     return v.size > 0 and bool(np.all(np.equal(np.floor(v), v)))
+
+
+# ------------------------------------------------------------------ inference helpers
+_INFER_SOURCE = "schema inference"
+_ID_NAMES = ("patient_id", "subject_id", "usubjid", "subjid", "patid", "pid", "id", "patient", "subject")
+_EVENT_WORDS = ("event", "death", "died", "dead", "status", "censor")
+_TIME_WORDS = ("time", "surv", "duration")
+_UNIT_WORDS = {"day": "days", "week": "weeks", "month": "months", "year": "years"}
+_VISIT_NAMES = ("visit", "time", "month", "months", "week", "weeks", "day", "days", "year", "years",
+                "visit_month", "visit_week", "visit_day", "visit_time")
+
+
+def _check_infer_arguments(df: pd.DataFrame, outcome_type: str | None, **columns: str | None) -> None:
+    """Every explicitly named column exists and the outcome type is known; all problems at once."""
+    problems = [f"{arg}={col!r} is not a column of the data{closest(col, df.columns)}"
+                for arg, col in columns.items() if col is not None and col not in df.columns]
+    if outcome_type is not None and outcome_type not in OUTCOME_TYPES:
+        problems.append(f"outcome_type={outcome_type!r} is unknown{closest(outcome_type, OUTCOME_TYPES)}; "
+                        f"allowed: {', '.join(OUTCOME_TYPES)}")
+    if df.columns.duplicated().any():
+        dups = sorted({str(c) for c in df.columns[df.columns.duplicated()]})
+        problems.append(f"column name(s) {dups} appear more than once; give every column a unique name")
+    if problems:
+        raise InvalidDataError(problems, source=_INFER_SOURCE)
+
+
+def _pick_one(candidates: list[str], role: str, argument: str, hint: str = "") -> str:
+    """The single candidate for a role, or an error telling the user which argument to pass."""
+    if len(candidates) == 1:
+        return candidates[0]
+    if not candidates:
+        raise InvalidDataError(f"could not find the {role}; pass {argument}=\"<column name>\"{hint}",
+                               source=_INFER_SOURCE)
+    names = ", ".join(repr(c) for c in candidates)
+    raise InvalidDataError(f"several columns could be the {role}: {names}; pass {argument}= to choose one",
+                           source=_INFER_SOURCE)
+
+
+def _best_by_score(columns: list[str], score) -> list[str]:
+    """The columns sharing the highest positive score (several means the choice is ambiguous)."""
+    scores = {c: score(c) for c in columns}
+    best = max(scores.values(), default=0)
+    return [c for c, s in scores.items() if s == best and s > 0]
+
+
+def _id_candidates(df: pd.DataFrame) -> list[str]:
+    lower = {str(c).lower(): c for c in df.columns}
+    for name in _ID_NAMES:
+        if name in lower:
+            return [lower[name]]
+    return [c for c in df.columns if str(c).lower().endswith("_id") or str(c).endswith(("ID", "Id"))]
+
+
+def _is_binary(s: pd.Series) -> bool:
+    """True for a boolean column or a numeric column whose values are all 0 or 1."""
+    if pd.api.types.is_bool_dtype(s):
+        return True
+    if not pd.api.types.is_numeric_dtype(s):
+        return False
+    values = s.dropna()
+    return not values.empty and bool(values.isin([0, 1]).all())
+
+
+def _numeric_columns(df: pd.DataFrame, *, exclude: set, only: set | None = None) -> list[str]:
+    return [c for c in df.columns if c not in exclude and (only is None or c in only)
+            and pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])]
+
+
+def _event_candidates(df: pd.DataFrame, *, exclude: set) -> list[str]:
+    return [c for c in df.columns if c not in exclude and _is_binary(df[c])
+            and any(w in str(c).lower() for w in _EVENT_WORDS)]
+
+
+def _time_score(column: str) -> int:
+    name = str(column).lower()
+    if any(w in name for w in _TIME_WORDS):
+        return 2
+    return 1 if any(w in name for w in _UNIT_WORDS) else 0
+
+
+def _visit_score(column: str) -> int:
+    name = str(column).lower()
+    if name in _VISIT_NAMES:
+        return 3
+    if "visit" in name or name.endswith("delta"):
+        return 2
+    return 1 if _time_score(column) else 0
+
+
+def _unit_from_name(column: str | None) -> str | None:
+    name = str(column).lower() if column is not None else ""
+    return next((unit for word, unit in _UNIT_WORDS.items() if word in name), None)
+
+
+def _varying_columns(df: pd.DataFrame, id: str) -> set:
+    """Columns whose value changes within at least one patient (missing counts as a value)."""
+    per_patient = df.groupby(id, sort=False, dropna=True).nunique(dropna=False)
+    return set(per_patient.columns[(per_patient > 1).any()])
+
+
+def _baseline_roles(df: pd.DataFrame, taken: set, max_categories: int) -> tuple[list[str], list[str]]:
+    numeric, categorical = [], []
+    for c in df.columns:
+        if c in taken:
+            continue
+        kind = _baseline_kind(df[c], max_categories)
+        if kind == "numeric":
+            numeric.append(c)
+        elif kind == "categorical":
+            categorical.append(c)
+    return numeric, categorical
+
+
+def _baseline_kind(s: pd.Series, max_categories: int) -> str | None:
+    """'numeric', 'categorical' or None (left out: empty, free text, too many levels)."""
+    values = s.dropna()
+    if values.empty:
+        return None
+    levels = values.nunique()
+    if pd.api.types.is_bool_dtype(s):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(s):
+        few_codes = levels <= 5 and _is_integer_valued(values)
+        return "categorical" if levels <= 2 or few_codes else "numeric"
+    return "categorical" if levels <= max_categories else None

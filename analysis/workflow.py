@@ -1,0 +1,69 @@
+"""From a scenario to numbers: the one code path shared by the CLI, the app and the report.
+
+Seeds become generators here, at the edge: ``numpy.random.default_rng(seed).spawn(2)`` gives the generator's
+training stream (child 0) and the trial simulation stream (child 1), so the same seed gives identical results
+whichever interface runs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.power import Progress, power_curve
+from analysis.power_result import PowerResult
+from cohorts.cohort import Cohort
+from trials.design import PowerSettings, TrialDesign
+from trials.scenario import CohortRef, Scenario
+from trials.simulate import check_design_fits_cohort
+
+__all__ = ["load_cohort_ref", "fit_generator", "run_power", "run_scenario", "ScenarioRun", "seed_streams"]
+
+
+def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """(training stream, simulation stream) derived from one seed."""
+    fit_rng, sim_rng = np.random.default_rng(seed).spawn(2)
+    return fit_rng, sim_rng
+
+
+def load_cohort_ref(ref: CohortRef) -> Cohort:
+    """The cohort a scenario names: a built-in, or a data file read and validated with its schema."""
+    if ref.builtin:
+        from cohorts.builtin import load_builtin
+        return load_builtin(ref.builtin)
+    from cohorts.io import load_cohort
+    from cohorts.schema import CohortSchema
+    schema = CohortSchema.from_toml(ref.schema)
+    return load_cohort(ref.data, schema, name=ref.data.name)
+
+
+def fit_generator(cohort: Cohort, generator_name: str = "default", *, seed: int, **hyperparameters):
+    """A generator of the named family fitted on ``cohort`` with the seed's training stream."""
+    from cohorts.generators import get_generator
+    fit_rng, _ = seed_streams(seed)
+    return get_generator(generator_name, **hyperparameters).fit(cohort.data, cohort.schema, rng=fit_rng)
+
+
+def run_power(generator, design: TrialDesign, settings: PowerSettings, *, seed: int,
+              progress: Progress | None = None) -> PowerResult:
+    """Simulated power curve and type I error with the seed's simulation stream."""
+    _, sim_rng = seed_streams(seed)
+    return power_curve(generator, design, settings, rng=sim_rng, progress=progress, seed=seed)
+
+
+@dataclass(frozen=True, eq=False)
+class ScenarioRun:
+    scenario: Scenario
+    cohort: Cohort
+    generator: object
+    result: PowerResult
+
+
+def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> ScenarioRun:
+    """Load the cohort, fit the generator, simulate power: everything a scenario file asks for."""
+    cohort = load_cohort_ref(scenario.cohort)
+    check_design_fits_cohort(scenario.design, cohort.schema)
+    generator = fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed)
+    result = run_power(generator, scenario.design, scenario.power, seed=scenario.seed, progress=progress)
+    return ScenarioRun(scenario, cohort, generator, result)

@@ -1,0 +1,59 @@
+"""The column-roles editor of an uploaded table (used by the Data page)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app_pages._state import widget
+from cohorts.errors import InvalidDataError
+from cohorts.schema import OUTCOME_TYPES, TIME_UNITS, CohortSchema
+
+_NONE = "(none)"
+
+
+def _guess(df: pd.DataFrame) -> dict:
+    try:
+        return CohortSchema.infer(df).to_dict()
+    except InvalidDataError:
+        cols = list(df.columns)
+        return {"id": cols[0], "baseline": {"numeric": [], "categorical": []},
+                "outcome": {"type": "continuous", "value": cols[-1]}}
+
+
+def schema_editor(df: pd.DataFrame, tag: str) -> dict:
+    """Widgets for every column role, prefilled by :meth:`CohortSchema.infer`; returns the schema dict.
+
+    ``tag`` identifies the uploaded file, so a new file starts from a fresh guess.
+    """
+    guess = _guess(df)
+    cols = [str(c) for c in df.columns]
+    g_out = guess["outcome"]
+
+    def w(fn, label, name, default, **kwargs):
+        return widget(fn, label, f"schema.{tag}.{name}", default, page="data", **kwargs)
+
+    c1, c2 = st.columns(2)
+    pid = w(c1.selectbox, "Patient id column", "id", guess["id"], options=cols)
+    otype = w(c2.selectbox, "Outcome type", "outcome_type", g_out["type"], options=list(OUTCOME_TYPES),
+              help="tte: time and event columns; longitudinal: one row per visit (visit and value columns)")
+    outcome: dict = {"type": otype}
+    c1, c2, c3 = st.columns(3)
+    if otype == "tte":
+        outcome["time"] = w(c1.selectbox, "Time column", "time", g_out.get("time"), options=cols)
+        outcome["event"] = w(c2.selectbox, "Event column (1 = event, 0 = censored)", "event",
+                             g_out.get("event"), options=cols)
+    else:
+        outcome["value"] = w(c1.selectbox, "Outcome value column", "value", g_out.get("value"), options=cols)
+        if otype == "longitudinal":
+            outcome["visit"] = w(c2.selectbox, "Visit time column", "visit", g_out.get("visit"), options=cols)
+    if otype in ("tte", "longitudinal"):
+        outcome["time_unit"] = w(c3.selectbox, "Time unit", "time_unit", g_out.get("time_unit") or
+                                 ("days" if otype == "tte" else "months"), options=list(TIME_UNITS))
+    taken = {pid, *(v for k, v in outcome.items() if k in ("time", "event", "value", "visit"))}
+    free = [c for c in cols if c not in taken]
+    numeric = w(st.multiselect, "Numeric baseline covariates", "numeric", guess["baseline"]["numeric"],
+                options=free)
+    categorical = w(st.multiselect, "Categorical baseline covariates", "categorical",
+                    guess["baseline"]["categorical"], options=[c for c in free if c not in numeric])
+    return {"id": pid, "baseline": {"numeric": list(numeric), "categorical": list(categorical)}, "outcome": outcome}

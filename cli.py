@@ -1,0 +1,108 @@
+"""The ``insilico`` command: the workbench headless, on scenario files.
+
+::
+
+    insilico power SCENARIO.toml [--json] [--replicates N] [--seed S] [--report REPORT.html] [--quiet]
+    insilico cohorts                      # list the built-in cohorts
+
+Exit status: 0 on success, 2 for a user error (bad scenario, bad data: the message says what to fix),
+1 for anything unexpected. With ``--json`` stdout carries exactly one JSON object; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from cohorts.errors import WorkbenchError
+
+__all__ = ["main"]
+
+
+def _progress_printer(stream):
+    state = {"last": -1}
+
+    def progress(fraction: float, message: str) -> None:
+        pct = int(fraction * 100)
+        if pct // 5 != state["last"] // 5 or fraction >= 1.0:
+            state["last"] = pct
+            stream.write(f"\r[{'#' * (pct // 5):<20}] {pct:3d}%  {message:<40}")
+            if fraction >= 1.0:
+                stream.write("\n")
+            stream.flush()
+    return progress
+
+
+def _cmd_power(args) -> int:
+    from analysis.workflow import run_scenario
+    from trials.scenario import load_scenario
+
+    scenario = load_scenario(args.scenario)
+    if args.replicates is not None or args.seed is not None:
+        from trials.design import PowerSettings
+        power = scenario.power
+        if args.replicates is not None:
+            power = PowerSettings(power.n_total, args.replicates, power.alpha)
+        scenario = dataclasses.replace(scenario, power=power,
+                                       seed=args.seed if args.seed is not None else scenario.seed)
+    progress = None if args.quiet else _progress_printer(sys.stderr)
+    run = run_scenario(scenario, progress=progress)
+    result = run.result
+    if args.report:
+        from analysis.report import build_html_report
+        html = build_html_report(title=scenario.title, cohort=run.cohort, generator=run.generator,
+                                 scenario_or_design=scenario, result=result)
+        Path(args.report).write_text(html, encoding="utf-8")
+        if not args.quiet:
+            print(f"report written to {args.report}", file=sys.stderr)
+    if args.json:
+        out = {"title": scenario.title, "cohort": scenario.cohort.describe(),
+               "generator": scenario.cohort.generator, **result.to_json_dict()}
+        print(json.dumps(out))
+    else:
+        print(f"{scenario.title}\n{scenario.cohort.describe()}; analysis {result.analysis}; "
+              f"effect: {scenario.design.effect.describe()}; seed {scenario.seed}")
+        print(result.table().to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+        print(f"type I error (no effect, {len(result.n_total) * result.settings.replicates} replicates): "
+              f"{result.type1_error:.4f} [{result.type1_ci_low:.4f}, {result.type1_ci_high:.4f}] "
+              f"at alpha {result.settings.alpha}")
+    return 0
+
+
+def _cmd_cohorts(args) -> int:
+    from cohorts.builtin import available_builtins
+    for b in available_builtins():
+        print(f"{b.name:32s} {b.title}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="insilico", description="In-silico clinical trial workbench")
+    sub = p.add_subparsers(dest="command", required=True)
+    pw = sub.add_parser("power", help="simulated power curve and type I error of a scenario file")
+    pw.add_argument("scenario", help="scenario TOML file")
+    pw.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    pw.add_argument("--replicates", type=int, help="override power.replicates")
+    pw.add_argument("--seed", type=int, help="override the scenario's seed")
+    pw.add_argument("--report", metavar="FILE.html", help="also write the self-contained HTML report")
+    pw.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    pw.set_defaults(func=_cmd_power)
+    co = sub.add_parser("cohorts", help="list the built-in cohorts")
+    co.set_defaults(func=_cmd_cohorts)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"insilico: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

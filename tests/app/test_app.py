@@ -1,0 +1,155 @@
+"""AppTest walkthrough of the Streamlit app: Data -> Generator -> Design -> Power -> Report.
+
+The background jobs (training, simulation) run in threads; the tests wait for a job's thread, then rerun the
+script the way the polling fragment would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+TIMEOUT = 120
+
+
+def _new_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _wait(at: AppTest, job_key: str) -> None:
+    job = at.session_state[job_key]
+    job.join(TIMEOUT)
+    assert not job.running, f"{job_key} did not finish in {TIMEOUT} s"
+    assert job.error is None and job.exception is None, job.error or job.traceback
+    at.run()
+    assert not at.exception, at.exception
+
+
+def _texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def _page(at: AppTest, name: str) -> AppTest:
+    at.switch_page(f"app_pages/{name}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture(scope="module")
+def walked() -> AppTest:
+    """The app after a whole walk on the built-in ALS cohort with a small power run."""
+    at = _new_app()
+    # Data: the default built-in cohort, labelled as simulated
+    assert at.session_state["cohort"].name == "als-natural-history"
+    assert "not patient data" in _texts(at.warning)
+    assert at.metric[0].value == "3,000"
+
+    # Generator: train in the background, then the validation figures
+    _page(at, "generator")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    _wait(at, "fit_job")
+    assert at.session_state["generator"].is_fitted
+    assert "trained" in _texts(at.success)
+    assert len(at.tabs) == 2
+
+    # Design: small run
+    _page(at, "design")
+    at.text_input(key="w_design_n_total").set_value("60, 120").run()
+    at.number_input(key="w_design_replicates").set_value(50).run()
+    at.text_input(key="w_design_visits_months").set_value("0, 2, 4, 6").run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert at.session_state["settings"].n_total == (60, 120)
+
+    # Power: start, switch page while it runs, come back
+    _page(at, "power")
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    _page(at, "design")
+    _page(at, "power")
+    _wait(at, "power_job")
+    return at
+
+
+def test_power_results_shown(walked):
+    at = walked
+    result = at.session_state["power_result"]
+    assert result.settings.replicates == 50 and result.n_total == (60, 120)
+    assert all(0.0 <= p <= 1.0 for p in result.power)
+    assert 0.0 <= result.type1_error <= 1.0
+    table = at.dataframe[0].value
+    assert list(table["n_total"]) == [60, 120]
+    assert table["power"].between(0, 1).all()
+    labels = [m.label for m in at.metric]
+    assert "Type I error (no effect)" in labels
+    assert not at.warning  # results match the current design
+
+
+def test_page_switch_keeps_design(walked):
+    at = walked
+    design = at.session_state["design"]
+    _page(at, "data")
+    _page(at, "design")
+    assert at.text_input(key="w_design_n_total").value == "60, 120"
+    assert at.number_input(key="w_design_replicates").value == 50
+    assert at.text_input(key="w_design_visits_months").value == "0, 2, 4, 6"
+    assert at.session_state["design"] == design
+    assert "Design:** slope" in _texts(at.sidebar.caption)
+
+
+def test_report_page(walked):
+    at = _page(walked, "report")
+    assert len(at.get("download_button")) >= 2
+    html = at.session_state["report_html"][1]
+    result = at.session_state["power_result"]
+    assert str(result.seed) in html and at.session_state["cohort"].sha256 in html
+    assert html.count("plotly.js v") == 1
+    assert 'builtin = "als-natural-history"' in _texts(at.code)
+
+
+def test_scenario_download_reproduces_the_app_numbers(walked):
+    """The scenario TOML the Report page offers gives the same numbers through the library (the CLI's path).
+
+    The app's fitted generator is reused (fitting is deterministic per seed: the generator contract tests).
+    """
+    from analysis.workflow import run_power
+    from trials.scenario import parse_scenario_text
+
+    at = _page(walked, "report")
+    toml = next(c.value for c in at.code if "[cohort]" in c.value)
+    scenario = parse_scenario_text(toml)
+    ui = at.session_state["power_result"]
+    assert scenario.design == ui.design and scenario.power == ui.settings and scenario.seed == ui.seed
+    assert at.session_state["generator_meta"][1:] == (scenario.cohort.generator, scenario.seed)
+    again = run_power(at.session_state["generator"], scenario.design, scenario.power, seed=scenario.seed)
+    np.testing.assert_array_equal(again.power, ui.power)
+    np.testing.assert_array_equal(again.p_values_null, ui.p_values_null)
+
+
+def test_bad_upload_shows_error_not_exception():
+    at = _new_app()
+    at.radio(key="w_data_data_source").set_value("Upload CSV / Parquet").run()
+    at.file_uploader[0].set_value(("broken.csv", b"id,x\n1,2\n2,\"3\n", "text/csv")).run()
+    assert not at.exception, at.exception
+    assert "broken.csv" in _texts(at.error)
+
+
+def test_upload_with_wrong_roles_shows_error():
+    csv = (Path(__file__).resolve().parents[1] / "data" / "va_lung.csv").read_bytes()
+    at = _new_app()
+    at.radio(key="w_data_data_source").set_value("Upload CSV / Parquet").run()
+    at.file_uploader[0].set_value(("va_lung.csv", csv, "text/csv")).run()
+    assert not at.exception and not at.error, _texts(at.error)
+    assert at.session_state["cohort"].schema.outcome.type == "tte"
+    # an event column that is not 0/1 is reported inline
+    event_box = next(s for s in at.selectbox if s.label.startswith("Event column"))
+    event_box.set_value("Celltype").run()
+    assert not at.exception, at.exception
+    assert "Celltype" in _texts(at.error)

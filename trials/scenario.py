@@ -1,0 +1,314 @@
+"""Scenario files (TOML) <-> design objects, with every problem reported by key path.
+
+::
+
+    title = "ALS phase 2, 6-month ALSFRS-R slope"
+    seed = 20261122
+    [cohort]
+    builtin = "als-natural-history"   # or: data = "controls.csv" and schema = "schema.toml"
+    generator = "default"
+    [endpoint]
+    analysis = "slope"                # slope | ancova | logrank | cox | ttest | proportions
+    visits_months = [0, 1, 2, 3, 4, 5, 6]   # longitudinal
+    # followup = 365                  # time to event, in the data's time unit
+    [[arms]]
+    name = "placebo"
+    allocation = 1
+    [[arms]]
+    name = "treatment"
+    allocation = 1
+    effect = { slope_reduction = 0.25 }      # or { hazard_ratio = 0.7 }
+    [dropout]
+    per_month = 0.02
+    [power]
+    n_total = [60, 120, 180, 240]
+    replicates = 1000
+    alpha = 0.05
+
+Relative paths resolve against the scenario file's folder. Unknown keys, wrong types and impossible values
+raise one :class:`~cohorts.errors.InvalidScenarioError` listing each key path with the allowed values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cohorts.errors import InvalidScenarioError
+from trials.design import EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
+
+__all__ = ["CohortRef", "Scenario", "load_scenario", "parse_scenario_text", "parse_scenario", "scenario_to_toml"]
+
+_KEYS = {
+    "": ("title", "seed", "cohort", "endpoint", "arms", "dropout", "power"),
+    "cohort": ("builtin", "data", "schema", "generator"),
+    "endpoint": ("analysis", "visits_months", "followup"),
+    "arms": ("name", "allocation", "effect"),
+    "dropout": ("per_month",),
+    "power": ("n_total", "replicates", "alpha"),
+}
+
+
+@dataclass(frozen=True)
+class CohortRef:
+    """Where the historical data comes from: a built-in cohort, or a data file with its schema file."""
+
+    builtin: str | None = None
+    data: Path | None = None
+    schema: Path | None = None
+    generator: str = "default"
+
+    def describe(self) -> str:
+        return f"built-in {self.builtin!r}" if self.builtin else f"{self.data} (schema {self.schema})"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole simulation study: cohort, generator, design, power settings and seed."""
+
+    title: str
+    seed: int
+    cohort: CohortRef
+    design: TrialDesign
+    power: PowerSettings
+    source: Path | None = None
+    text: str | None = None  # the TOML as read, kept verbatim for the report
+
+
+def _suggest(key: str, allowed) -> str:
+    m = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.5)
+    return f" (did you mean {m[0]!r}?)" if m else ""
+
+
+def _unknown(table: dict, section: str, path: str, problems: list[str]) -> None:
+    allowed = _KEYS[section]
+    for key in table:
+        if key not in allowed:
+            where = f"{path}.{key}" if path else key
+            problems.append(f"{where}: unknown key{_suggest(key, allowed)}; allowed: {', '.join(allowed)}")
+
+
+def _table(d: dict, key: str, problems: list[str], required: bool = True) -> dict:
+    v = d.get(key)
+    if v is None:
+        if required:
+            problems.append(f"[{key}]: missing table")
+        return {}
+    if not isinstance(v, dict):
+        problems.append(f"{key}: must be a table ([{key}]), got {type(v).__name__}")
+        return {}
+    return v
+
+
+def _build(problems: list[str], fn, *args, **kwargs):
+    """Call a validating constructor, turning its error into collected problems."""
+    try:
+        return fn(*args, **kwargs)
+    except InvalidScenarioError as exc:
+        problems.extend(exc.problems)
+    except (TypeError, ValueError) as exc:
+        problems.append(str(exc))
+    return None
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _parse_cohort(c: dict, base_dir: Path | None, problems: list[str]) -> CohortRef | None:
+    _unknown(c, "cohort", "cohort", problems)
+    builtin, data, schema = c.get("builtin"), c.get("data"), c.get("schema")
+    generator = c.get("generator", "default")
+    n_before = len(problems)
+    for key, v in (("builtin", builtin), ("data", data), ("schema", schema), ("generator", generator)):
+        if v is not None and (not isinstance(v, str) or not v):
+            problems.append(f"cohort.{key}: must be a non-empty string, got {v!r}")
+    if len(problems) > n_before:
+        return None
+    if (builtin is None) == (data is None):
+        problems.append("cohort: give either builtin = NAME or data = FILE with schema = FILE (not both)")
+        return None
+    if builtin is not None:
+        from cohorts.builtin import available_builtins
+        names = [b.name for b in available_builtins()]
+        if builtin not in names:
+            problems.append(f"cohort.builtin: unknown cohort {builtin!r}{_suggest(builtin, names)}; "
+                            f"allowed: {', '.join(names)}")
+        if schema is not None:
+            problems.append("cohort.schema: applies only with cohort.data; a built-in cohort has its own schema")
+    paths = {}
+    if data is not None:
+        if schema is None:
+            problems.append("cohort.schema: required with cohort.data (a TOML file of column roles)")
+        for key, v in (("data", data), ("schema", schema)):
+            if v is None:
+                continue
+            p = Path(v).expanduser()
+            if not p.is_absolute() and base_dir is not None:
+                p = base_dir / p
+            if not p.is_file():
+                problems.append(f"cohort.{key}: file not found: {p} (relative paths resolve against the "
+                                "scenario file's folder)")
+            paths[key] = p
+    from cohorts.generators import available_generators
+    if generator not in available_generators():
+        problems.append(f"cohort.generator: unknown generator {generator!r}{_suggest(generator, available_generators())};"
+                        f" allowed: {', '.join(available_generators())}")
+    return CohortRef(builtin=builtin, data=paths.get("data"), schema=paths.get("schema"), generator=generator)
+
+
+def _parse_effect(e, path: str, problems: list[str]) -> Effect | None:
+    if not isinstance(e, dict) or len(e) != 1:
+        problems.append(f"{path}: must be an inline table with one key, e.g. {{ slope_reduction = 0.25 }}; "
+                        f"allowed keys: {', '.join(EFFECT_OUTCOME)}")
+        return None
+    (kind, value), = e.items()
+    if kind not in EFFECT_OUTCOME:
+        problems.append(f"{path}.{kind}: unknown effect{_suggest(kind, EFFECT_OUTCOME)}; "
+                        f"allowed: {', '.join(EFFECT_OUTCOME)}")
+        return None
+    return _build(problems, Effect, kind, value)
+
+
+def _parse_arms(arms, problems: list[str]) -> tuple[Arm, ...] | None:
+    if not isinstance(arms, list) or not arms:
+        problems.append("[[arms]]: missing; give two [[arms]] tables, the control first")
+        return None
+    out = []
+    for i, a in enumerate(arms):
+        path = f"arms[{i}]"
+        if not isinstance(a, dict):
+            problems.append(f"{path}: must be a table")
+            continue
+        _unknown(a, "arms", path, problems)
+        name, alloc = a.get("name"), a.get("allocation", 1)
+        if not isinstance(name, str) or not name:
+            problems.append(f"{path}.name: required, a non-empty string")
+            continue
+        if not _number(alloc) or alloc <= 0:
+            problems.append(f"{path}.allocation: must be a positive number (relative share), got {alloc!r}")
+            continue
+        effect = _parse_effect(a["effect"], f"{path}.effect", problems) if "effect" in a else None
+        out.append(Arm(name=name, allocation=float(alloc), effect=effect))
+    return tuple(out) if len(out) == len(arms) else None
+
+
+def parse_scenario(d: dict[str, Any], *, base_dir: Path | None = None, source: Path | None = None,
+                   text: str | None = None) -> Scenario:
+    """Build a :class:`Scenario` from a parsed TOML dict; every problem is reported at once."""
+    problems: list[str] = []
+    if not isinstance(d, dict):
+        raise InvalidScenarioError("a scenario must be a TOML table", source=str(source) if source else None)
+    _unknown(d, "", "", problems)
+    title = d.get("title", "Untitled scenario")
+    if not isinstance(title, str):
+        problems.append(f"title: must be a string, got {title!r}")
+    seed = d.get("seed")
+    if not _is_int(seed) or seed < 0:
+        problems.append(f"seed: required, a non-negative integer (e.g. seed = 20261122), got {seed!r}")
+
+    cohort = _parse_cohort(_table(d, "cohort", problems), base_dir, problems)
+
+    ep = _table(d, "endpoint", problems)
+    _unknown(ep, "endpoint", "endpoint", problems)
+    endpoint = None
+    visits, followup = ep.get("visits_months"), ep.get("followup")
+    if visits is not None and (not isinstance(visits, list) or not all(_number(v) for v in visits)):
+        problems.append(f"endpoint.visits_months: must be a list of numbers (months), got {visits!r}")
+    elif followup is not None and not _number(followup):
+        problems.append(f"endpoint.followup: must be a number (in the cohort's time unit), got {followup!r}")
+    elif ep:
+        analysis = ep.get("analysis")
+        if not isinstance(analysis, str):
+            problems.append("endpoint.analysis: required, one of slope, ancova, logrank, cox, ttest, proportions")
+        else:
+            endpoint = _build(problems, Endpoint, analysis,
+                              tuple(visits) if visits is not None else None, followup)
+
+    arms = _parse_arms(d.get("arms"), problems)
+    dr = _table(d, "dropout", problems, required=False)
+    _unknown(dr, "dropout", "dropout", problems)
+    dropout = _build(problems, Dropout, dr.get("per_month", 0.0))
+
+    pw = _table(d, "power", problems)
+    _unknown(pw, "power", "power", problems)
+    power = None
+    if pw:
+        n_total = pw.get("n_total")
+        if _is_int(n_total):
+            n_total = [n_total]
+        if not isinstance(n_total, list):
+            problems.append(f"power.n_total: required, a list of total sample sizes, e.g. [60, 120], got {n_total!r}")
+        else:
+            power = _build(problems, PowerSettings, tuple(n_total), pw.get("replicates", 1000),
+                           pw.get("alpha", 0.05))
+
+    design = None
+    if endpoint is not None and arms is not None and dropout is not None:
+        design = _build(problems, TrialDesign, arms, endpoint, dropout)
+    if problems:
+        raise InvalidScenarioError(problems, source=str(source) if source else None)
+    return Scenario(title=title, seed=seed, cohort=cohort, design=design, power=power, source=source, text=text)
+
+
+def parse_scenario_text(text: str, *, base_dir: Path | None = None, source: Path | None = None) -> Scenario:
+    """Parse scenario TOML text (the UI's upload, or a file's contents)."""
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidScenarioError(f"not valid TOML: {exc}", source=str(source) if source else None) from None
+    return parse_scenario(d, base_dir=base_dir, source=source, text=text)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file; relative paths inside resolve against its folder."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InvalidScenarioError(f"scenario file not found: {path}") from None
+    except (UnicodeDecodeError, IsADirectoryError) as exc:
+        raise InvalidScenarioError(f"cannot read {path} as UTF-8 text: {exc}") from None
+    return parse_scenario_text(text, base_dir=path.resolve().parent, source=path)
+
+
+def _lit(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_lit(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def scenario_to_toml(s: Scenario) -> str:
+    """TOML text that :func:`parse_scenario_text` reads back to an equal scenario."""
+    c = s.cohort
+    lines = [f"title = {_lit(s.title)}", f"seed = {s.seed}", "", "[cohort]"]
+    if c.builtin:
+        lines.append(f"builtin = {_lit(c.builtin)}")
+    else:
+        lines += [f"data = {_lit(str(c.data))}", f"schema = {_lit(str(c.schema))}"]
+    lines += [f"generator = {_lit(c.generator)}", "", "[endpoint]", f"analysis = {_lit(s.design.endpoint.analysis)}"]
+    if s.design.endpoint.visits_months is not None:
+        lines.append(f"visits_months = {_lit(list(s.design.endpoint.visits_months))}")
+    if s.design.endpoint.followup is not None:
+        lines.append(f"followup = {_lit(float(s.design.endpoint.followup))}")
+    for arm in s.design.arms:
+        lines += ["", "[[arms]]", f"name = {_lit(arm.name)}", f"allocation = {_lit(float(arm.allocation))}"]
+        if arm.effect is not None:
+            lines.append(f"effect = {{ {arm.effect.kind} = {_lit(arm.effect.value)} }}")
+    lines += ["", "[dropout]", f"per_month = {_lit(float(s.design.dropout.per_month))}",
+              "", "[power]", f"n_total = {_lit(list(s.power.n_total))}",
+              f"replicates = {s.power.replicates}", f"alpha = {_lit(float(s.power.alpha))}"]
+    return "\n".join(lines) + "\n"
