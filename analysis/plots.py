@@ -172,7 +172,8 @@ def marginals_figure(real_baseline: pd.DataFrame, synth_baseline: pd.DataFrame, 
     fig.update_layout(template=_TEMPLATE, barmode="overlay", bargap=0.05,
                       title=f"Baseline covariates: real (n = {len(real)}) vs synthetic (n = {len(synth)}), "
                             "share of patients",
-                      height=max(320, 260 * nrows), legend=dict(orientation="h", yanchor="bottom", y=1.06))
+                      height=max(320, 260 * nrows) + 40, margin=dict(t=130),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.04, x=0))
     return fig
 
 

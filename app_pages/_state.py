@@ -185,9 +185,13 @@ def current_power_key():
 
 
 # ----------------------------------------------------------------------------------------- sidebar
-def sidebar() -> None:
-    """Adopt finished jobs and caption what is chosen so far."""
+def sidebar(slot=None):
+    """Adopt finished jobs and caption what is chosen so far; returns the sidebar slot it wrote into.
+
+    A page that changes the cohort or design after the top-of-page call passes that slot back to rewrite it.
+    """
     adopt_finished_jobs()
+    slot = slot if slot is not None else st.sidebar.empty()
     ss = st.session_state
     cohort, design, settings = ss.get("cohort"), ss.get("design"), ss.get("settings")
     lines = [f"**Cohort:** {cohort.name} ({cohort.n_patients} patients, {cohort.schema.outcome.type})"
@@ -204,7 +208,8 @@ def sidebar() -> None:
         lines.append("**Design:** not set")
     if job_running("power_job") or job_running("fit_job"):
         lines.append("_A computation is running in the background._")
-    st.sidebar.caption("  \n".join(lines))
+    slot.caption("  \n".join(lines))
+    return slot
 
 
 def need(key: str, page: str, what: str) -> object:

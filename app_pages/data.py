@@ -14,7 +14,7 @@ from cohorts.io import load_cohort, read_table
 from cohorts.schema import CohortSchema
 
 ss = st.session_state
-sidebar()
+bar = sidebar()
 st.title("1 · Historical data")
 st.write("The cohort the generator learns from: control-arm or natural-history patients.")
 
@@ -70,6 +70,7 @@ else:
         st.code(schema.to_toml(), language="toml")
 
 cohort = ss["cohort"]
+sidebar(bar)
 info = next((b for b in available_builtins() if b.name == cohort.name), None)
 if info is not None and info.simulated:
     st.warning(f"**Simulated cohort, not patient data.** {info.description}")

@@ -11,7 +11,7 @@ from trials.design import (ANALYSIS_OUTCOME, EFFECT_OUTCOME, Arm, Dropout, Effec
 from trials.simulate import check_design_fits_cohort
 
 ss = st.session_state
-sidebar()
+bar = sidebar()
 st.title("3 · Trial design")
 cohort = need("cohort", "Data", "choose a cohort")
 otype = cohort.schema.outcome.type
@@ -92,6 +92,7 @@ except WorkbenchError as exc:
     st.stop()
 
 ss["design"], ss["settings"] = design, settings
+sidebar(bar)
 frac = design.treated_fraction
 st.success(f"**{analysis}** analysis of {design.effect.describe()}; "
            f"N = {', '.join(f'{n} ({n - round(n * frac)}:{round(n * frac)})' for n in settings.n_total)}; "
