@@ -1,13 +1,13 @@
 """Cohort generators: the :class:`CohortGenerator` contract, the registry and the generator families.
 
 ``get_generator("default")`` gives the Gaussian-copula + explicit outcome model generator
-(:mod:`cohorts.generators.default`); ``available_generators()`` lists every registered name.
+(:mod:`cohorts.generators.sequential`); ``available_generators()`` lists every registered name.
 """
 
-from cohorts.generators import default as _default  # noqa: F401  (registers "default")
+from cohorts.generators import sequential as _sequential  # noqa: F401  (registers "copula", "default")
 from cohorts.generators.base import REGISTRY, CohortGenerator, available_generators, get_generator, register
 from cohorts.generators.copula import GaussianCopula
-from cohorts.generators.default import DefaultGenerator
+from cohorts.generators.sequential import CopulaGenerator, DefaultGenerator, SequentialGenerator
 from cohorts.generators.latent import BinaryLatent, ContinuousLatent, PatientDraw, SurvivalLatent, TrajectoryLatent
 from cohorts.generators.survival import WeibullPH
 from cohorts.generators.trajectory import TrajectoryModel
@@ -19,6 +19,8 @@ __all__ = [
     "available_generators",
     "REGISTRY",
     "DefaultGenerator",
+    "CopulaGenerator",
+    "SequentialGenerator",
     "GaussianCopula",
     "WeibullPH",
     "TrajectoryModel",

@@ -5,10 +5,13 @@ Contract (scikit-learn / lifelines style):
 * ``__init__`` only stores keyword hyperparameters;
 * ``fit(data, schema, *, rng) -> self`` validates, learns, and sets attributes ending in ``_``
   (``schema_``, ``n_train_`` ...);
-* ``sample(n, *, rng) -> DataFrame`` returns ``n`` synthetic patients in the schema's own format (one row
-  per patient, or one row per visit for a longitudinal outcome), with fresh ids ``S000001`` ...;
-* ``draw(n, *, rng) -> PatientDraw`` returns the same patients as baseline covariates plus latent outcome
-  pieces, so that a trial can realize control and treated (counterfactual) outcomes;
+* ``sample(n, *, rng, conditions=None) -> DataFrame`` returns ``n`` synthetic patients in the schema's own
+  format (one row per patient, or one row per visit for a longitudinal outcome), with fresh ids ``S000001`` ...;
+* ``draw(n, *, rng, conditions=None) -> PatientDraw`` returns the same patients as baseline covariates plus
+  latent outcome pieces, so that a trial can realize control and treated (counterfactual) outcomes;
+* ``conditions`` (eligibility criteria, enrichment, target marginals) restrict or reweight who is drawn; the
+  base class applies them to ``_draw`` batches through :func:`cohorts.conditional.draw_conditionally`, so every
+  family supports them the same way;
 * sampling before ``fit`` raises :class:`~cohorts.errors.NotFittedError`; the same ``rng`` seed gives an
   identical result; sampling never changes the fitted model.
 """
@@ -77,19 +80,38 @@ class CohortGenerator(ABC):
         if not self.is_fitted:
             raise NotFittedError(f"{type(self).__name__} is not fitted: call fit(data, schema, rng=...) first")
 
-    def draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw:
+    def draw(self, n: int, *, rng: np.random.Generator, conditions=None) -> PatientDraw:
         self._check_fitted()
-        return self._draw(int(n), rng=rng)
+        if conditions is None:
+            return self._draw(int(n), rng=rng)
+        from cohorts.conditional import draw_conditionally
+        return draw_conditionally(self, int(n), rng=rng, conditions=conditions)
 
     @abstractmethod
     def _draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw: ...
 
-    def sample(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
-        self._check_fitted()
-        return self._sample(int(n), rng=rng)
+    def sample(self, n: int, *, rng: np.random.Generator, conditions=None) -> pd.DataFrame:
+        """Synthetic patients in the schema's format; ``frame.attrs`` holds the draw's ``info``."""
+        draw = self.draw(n, rng=rng, conditions=conditions)
+        frame = self._realize(draw, rng=rng)
+        frame.attrs.update(draw.info)
+        return frame
 
     @abstractmethod
-    def _sample(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame: ...
+    def _realize(self, draw: PatientDraw, *, rng: np.random.Generator) -> pd.DataFrame:
+        """Observed data in the schema's format for drawn patients (control outcomes, the data's follow-up)."""
+
+    def baseline_frame(self, draw: PatientDraw) -> pd.DataFrame:
+        """What eligibility criteria see: baseline covariates plus, for a longitudinal outcome, the outcome
+        column holding each patient's true value at the first visit (e.g. baseline ALSFRS-R)."""
+        frame = draw.baseline.reset_index(drop=True).copy()
+        o = self.schema_.outcome
+        if o.type == "longitudinal" and o.value not in frame.columns:
+            start = np.asarray(draw.outcome.start, dtype=float)
+            if draw.outcome.integer:
+                start = np.rint(start)
+            frame[o.value] = np.clip(start, draw.outcome.lower, draw.outcome.upper)
+        return frame
 
     def get_params(self) -> dict:
         """Hyperparameters as given to ``__init__`` (for the model card and the report)."""

@@ -124,10 +124,20 @@ OutcomeLatent = SurvivalLatent | TrajectoryLatent | ContinuousLatent | BinaryLat
 
 @dataclass(frozen=True, eq=False)
 class PatientDraw:
-    """``n`` synthetic patients: baseline covariates (schema columns, no id) and the latent outcome."""
+    """``n`` synthetic patients: baseline covariates (schema columns, no id) and the latent outcome.
+
+    ``info`` carries facts about how the patients were drawn (e.g. ``acceptance_rate`` under eligibility
+    criteria), for the UI and the report.
+    """
 
     baseline: pd.DataFrame
     outcome: OutcomeLatent
+    info: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.baseline)
+
+    def take(self, idx) -> "PatientDraw":
+        """The patients at positions ``idx`` (an integer index array), baseline and latent outcome together."""
+        idx = np.asarray(idx)
+        return PatientDraw(self.baseline.iloc[idx].reset_index(drop=True), self.outcome.take(idx), dict(self.info))

@@ -1,4 +1,9 @@
-"""The ``"default"`` generator: Gaussian-copula baseline covariates + an explicit outcome model on them.
+"""Sequential generators: a baseline-covariate model, then an explicit outcome model conditional on it.
+
+Every family (``copula``, ``cart``, ``tvae``, ``ctgan``) is a :class:`SequentialGenerator` that differs only in
+its *baseline model* (any object with ``fit(frame, numeric, categorical, *, rng) -> self`` and
+``sample(n, *, rng) -> DataFrame`` in the training dtypes); the outcome models are shared. ``default`` is the
+Gaussian copula.
 
 Sequential synthesis (Akiya et al., JMIR Med Inform 2024; Petrakos, Moodie & Savy, Stat Med 2025): the
 baseline table (first row per patient) is learned by :class:`~cohorts.generators.copula.GaussianCopula`; the
@@ -22,6 +27,8 @@ import numpy as np
 import pandas as pd
 
 from cohorts.errors import InvalidDataError
+from abc import abstractmethod
+
 from cohorts.generators.base import CohortGenerator, register
 from cohorts.generators.copula import GaussianCopula
 from cohorts.generators.latent import PatientDraw
@@ -30,7 +37,7 @@ from cohorts.generators.survival import SurvivalModel
 from cohorts.generators.trajectory import TrajectoryModel
 from cohorts.schema import CohortSchema
 
-__all__ = ["DefaultGenerator", "synthetic_ids"]
+__all__ = ["SequentialGenerator", "CopulaGenerator", "DefaultGenerator", "synthetic_ids"]
 
 
 def synthetic_ids(n: int) -> pd.Series:
@@ -45,20 +52,19 @@ def _cast(values: np.ndarray, dtype) -> pd.Series:
     return pd.Series(values).astype(dtype)
 
 
-@register
-class DefaultGenerator(CohortGenerator):
-    """Gaussian copula for the baseline table, then a parametric outcome model conditional on it."""
+class SequentialGenerator(CohortGenerator):
+    """Baseline covariates from :meth:`_baseline_model`, then the outcome model of the schema's outcome type.
 
-    name = "default"
-    description = ("Gaussian copula (empirical marginals, modelled missingness) for baseline covariates; "
-                   "Weibull PH / random-slope mixed model / linear / logistic outcome model on them")
+    Subclasses set ``name``/``description``, store their hyperparameters in ``__init__`` (plus the outcome
+    options ``min_visit_fraction`` and ``covariate_by_time``) and build an unfitted baseline model.
+    """
 
-    def __init__(self, *, max_discrete_levels: int = 15, copula_shrinkage: float = 0.0,
-                 min_visit_fraction: float = 0.05, covariate_by_time: bool = True):
-        self.max_discrete_levels = max_discrete_levels
-        self.copula_shrinkage = copula_shrinkage
-        self.min_visit_fraction = min_visit_fraction
-        self.covariate_by_time = covariate_by_time
+    min_visit_fraction: float = 0.05
+    covariate_by_time: bool = True
+
+    @abstractmethod
+    def _baseline_model(self):
+        """A new, unfitted baseline model."""
 
     # ------------------------------------------------------------------ fit
     def _fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator) -> None:
@@ -71,9 +77,7 @@ class DefaultGenerator(CohortGenerator):
         o = schema.outcome
         first = data.drop_duplicates(subset=schema.id, keep="first").reset_index(drop=True)
         baseline = first[list(schema.baseline)]
-        self.copula_ = GaussianCopula(max_discrete_levels=self.max_discrete_levels,
-                                      shrinkage=self.copula_shrinkage).fit(
-            baseline, schema.numeric, schema.categorical, rng=rng)
+        self.baseline_model_ = self._baseline_model().fit(baseline, schema.numeric, schema.categorical, rng=rng)
         kw = dict(numeric=schema.numeric, categorical=schema.categorical)
         if o.type == "tte":
             model = SurvivalModel().fit(baseline, first[o.time], first[o.event], time_unit=o.unit, **kw)
@@ -85,16 +89,16 @@ class DefaultGenerator(CohortGenerator):
         else:
             model = BinaryModel().fit(baseline, first[o.value], name=o.value, **kw)
         self.outcome_model_ = model
-        self.fit_notes_ = list(model.fit_notes_)
+        self.fit_notes_ = list(getattr(self.baseline_model_, "fit_notes_", [])) + list(model.fit_notes_)
         self.output_dtypes_ = {c: data[c].dtype for c in o.columns}
 
     # ------------------------------------------------------------------ synthetic patients
     def _draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw:
-        baseline = self.copula_.sample(n, rng=rng)
+        baseline = self.baseline_model_.sample(n, rng=rng)
         return PatientDraw(baseline=baseline, outcome=self.outcome_model_.latent(baseline, rng=rng))
 
-    def _sample(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
-        draw = self._draw(n, rng=rng)
+    def _realize(self, draw: PatientDraw, *, rng: np.random.Generator) -> pd.DataFrame:
+        n = len(draw)
         o, model, dt = self.schema_.outcome, self.outcome_model_, self.output_dtypes_
         ids = synthetic_ids(n)
         if o.type == "longitudinal":
@@ -121,3 +125,33 @@ class DefaultGenerator(CohortGenerator):
                 frame[o.value] = pd.Series(levels[draw.outcome.value()]).astype(dt[o.value])
         frame.columns = [self.schema_.id, *frame.columns[1:]]
         return frame[list(self.schema_.columns)]
+
+
+@register
+class CopulaGenerator(SequentialGenerator):
+    """Gaussian copula for the baseline table, then a parametric outcome model conditional on it."""
+
+    name = "copula"
+    description = ("Gaussian copula (empirical marginals, modelled missingness) for baseline covariates; "
+                   "Weibull PH / random-slope mixed model / linear / logistic outcome model on them")
+
+    def __init__(self, *, max_discrete_levels: int = 15, copula_shrinkage: float = 0.0,
+                 min_visit_fraction: float = 0.05, covariate_by_time: bool = True):
+        self.max_discrete_levels = max_discrete_levels
+        self.copula_shrinkage = copula_shrinkage
+        self.min_visit_fraction = min_visit_fraction
+        self.covariate_by_time = covariate_by_time
+
+    def _baseline_model(self):
+        return GaussianCopula(max_discrete_levels=self.max_discrete_levels, shrinkage=self.copula_shrinkage)
+
+    @property
+    def copula_(self) -> GaussianCopula:
+        return self.baseline_model_
+
+
+@register
+class DefaultGenerator(CopulaGenerator):
+    """The default family: the Gaussian copula sequential generator."""
+
+    name = "default"
