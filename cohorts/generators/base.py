@@ -18,6 +18,7 @@ Contract (scikit-learn / lifelines style):
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from typing import ClassVar
 
@@ -61,16 +62,21 @@ class CohortGenerator(ABC):
     #: one-line description for the UI and the report
     description: ClassVar[str] = ""
 
-    def fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator) -> "CohortGenerator":
+    def fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator,
+            progress=None) -> "CohortGenerator":
+        """Learn from ``data`` (validated against ``schema``); ``progress(fraction, message)`` is called during
+        long training (neural families), never required."""
         if not isinstance(rng, np.random.Generator):
             raise TypeError("rng must be a numpy.random.Generator (e.g. numpy.random.default_rng(seed))")
-        self._fit(data, schema, rng=rng)
+        start = time.perf_counter()
+        self._fit(data, schema, rng=rng, progress=progress)
+        self.training_seconds_ = time.perf_counter() - start
         self.schema_ = schema
         self.n_train_ = int(data[schema.id].nunique())
         return self
 
     @abstractmethod
-    def _fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator) -> None: ...
+    def _fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator, progress=None) -> None: ...
 
     @property
     def is_fitted(self) -> bool:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from cohorts.errors import InvalidDataError
+import inspect
 from abc import abstractmethod
 
 from cohorts.generators.base import CohortGenerator, register
@@ -67,7 +68,7 @@ class SequentialGenerator(CohortGenerator):
         """A new, unfitted baseline model."""
 
     # ------------------------------------------------------------------ fit
-    def _fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator) -> None:
+    def _fit(self, data: pd.DataFrame, schema: CohortSchema, *, rng: np.random.Generator, progress=None) -> None:
         missing = [c for c in schema.columns if c not in data.columns]
         if missing:
             raise InvalidDataError(f"column(s) {missing} named by the schema are not in the data; "
@@ -77,7 +78,9 @@ class SequentialGenerator(CohortGenerator):
         o = schema.outcome
         first = data.drop_duplicates(subset=schema.id, keep="first").reset_index(drop=True)
         baseline = first[list(schema.baseline)]
-        self.baseline_model_ = self._baseline_model().fit(baseline, schema.numeric, schema.categorical, rng=rng)
+        model = self._baseline_model()
+        extra = {"progress": progress} if "progress" in inspect.signature(model.fit).parameters else {}
+        self.baseline_model_ = model.fit(baseline, schema.numeric, schema.categorical, rng=rng, **extra)
         kw = dict(numeric=schema.numeric, categorical=schema.categorical)
         if o.type == "tte":
             model = SurvivalModel().fit(baseline, first[o.time], first[o.event], time_unit=o.unit, **kw)
