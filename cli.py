@@ -4,6 +4,9 @@
 
     insilico power SCENARIO.toml [--json] [--replicates N] [--seed S] [--report REPORT.html] [--quiet]
     insilico cohorts                      # list the built-in cohorts
+    insilico train DATA --schema SCHEMA.toml --generator NAME --out DIR --seed N [--holdout 0.3]
+    insilico sample DIR --n N --seed N --out FILE.csv [--criteria EXPR]
+    insilico evaluate DIR --data DATA [--json]
 
 Exit status: 0 on success, 2 for a user error (bad scenario, bad data: the message says what to fix),
 1 for anything unexpected. With ``--json`` stdout carries exactly one JSON object; progress goes to stderr.
@@ -92,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     pw.set_defaults(func=_cmd_power)
     co = sub.add_parser("cohorts", help="list the built-in cohorts")
     co.set_defaults(func=_cmd_cohorts)
+    from cli_generators import add_generator_commands
+    add_generator_commands(sub)
     return p
 
 

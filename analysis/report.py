@@ -21,11 +21,13 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from cohorts.provenance import PACKAGES
+from cohorts.provenance import package_versions as _package_versions
+
 __all__ = ["build_html_report", "package_versions", "REPORT_PACKAGES", "ANALYSIS_DESCRIPTIONS"]
 
-#: distributions whose versions the report lists (distribution name -> label)
-REPORT_PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "torch", "plotly", "streamlit",
-                   "jinja2", "insilico-workbench")
+#: distributions whose versions the report lists
+REPORT_PACKAGES = PACKAGES
 
 #: one sentence per analysis method, for the design section
 ANALYSIS_DESCRIPTIONS = {
@@ -50,13 +52,7 @@ _FIGURE_TITLES = {
 
 def package_versions() -> dict[str, str]:
     """Versions of python and the scientific stack; ``"not installed"`` for a missing distribution."""
-    out = {"python": platform.python_version()}
-    for name in REPORT_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    return _package_versions(REPORT_PACKAGES)
 
 
 def _env() -> jinja2.Environment:

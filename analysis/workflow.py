@@ -18,13 +18,19 @@ from trials.design import PowerSettings, TrialDesign
 from trials.scenario import CohortRef, Scenario
 from trials.simulate import check_design_fits_cohort
 
-__all__ = ["load_cohort_ref", "fit_generator", "run_power", "run_scenario", "ScenarioRun", "seed_streams"]
+__all__ = ["load_cohort_ref", "fit_generator", "run_power", "run_scenario", "ScenarioRun", "seed_streams",
+           "evaluation_stream"]
 
 
 def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
     """(training stream, simulation stream) derived from one seed."""
     fit_rng, sim_rng = np.random.default_rng(seed).spawn(2)
     return fit_rng, sim_rng
+
+
+def evaluation_stream(seed: int) -> np.random.Generator:
+    """The third child of the seed: train/holdout splits and evaluation samples (independent of the others)."""
+    return np.random.default_rng(seed).spawn(3)[2]
 
 
 def load_cohort_ref(ref: CohortRef) -> Cohort:
@@ -38,11 +44,14 @@ def load_cohort_ref(ref: CohortRef) -> Cohort:
     return load_cohort(ref.data, schema, name=ref.data.name)
 
 
-def fit_generator(cohort: Cohort, generator_name: str = "default", *, seed: int, **hyperparameters):
-    """A generator of the named family fitted on ``cohort`` with the seed's training stream."""
+def fit_generator(cohort: Cohort, generator_name: str = "default", *, seed: int, data=None, progress=None,
+                  **hyperparameters):
+    """A generator of the named family fitted on ``cohort`` (or on ``data``, a subset of it) with the seed's
+    training stream."""
     from cohorts.generators import get_generator
     fit_rng, _ = seed_streams(seed)
-    return get_generator(generator_name, **hyperparameters).fit(cohort.data, cohort.schema, rng=fit_rng)
+    frame = cohort.data if data is None else data
+    return get_generator(generator_name, **hyperparameters).fit(frame, cohort.schema, rng=fit_rng, progress=progress)
 
 
 def run_power(generator, design: TrialDesign, settings: PowerSettings, *, seed: int,
