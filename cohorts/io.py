@@ -1,4 +1,4 @@
-"""Cohort data in: read CSV / Parquet files and check them against a :class:`~cohorts.schema.CohortSchema`.
+"""Cohort data in: read CSV, Parquet or XPORT files; check them against a :class:`~cohorts.schema.CohortSchema`.
 
 ::
 
@@ -32,6 +32,7 @@ import hashlib
 import io
 import os
 import re
+import struct
 from pathlib import Path
 from typing import IO
 
@@ -49,7 +50,11 @@ Source = str | os.PathLike | bytes | bytearray | memoryview | IO[bytes]
 _PARQUET_MAGIC = b"PAR1"
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
-_SAS_SUFFIXES = (".xpt", ".sas7bdat")
+_XPORT_SUFFIXES = (".xpt",)
+_XPORT_MAGIC = b"HEADER RECORD*******LIBRARY HEADER RECORD!!!!!!!"
+_XPORT_V8_MAGIC = b"HEADER RECORD*******LIBV8   HEADER RECORD!!!!!!!"
+_XPORT_MEMBER = b"HEADER RECORD*******MEMBER  HEADER RECORD!!!!!!!"
+_SAS_SUFFIXES = (".sas7bdat",)
 _UPLOAD_NAME = "uploaded data"
 _SHOWN = 5  # offending rows / ids shown per problem
 _SAVE_AS_UTF8 = "re-save it as UTF-8 (Excel: File > Save As > 'CSV UTF-8 (Comma delimited)')"
@@ -57,11 +62,14 @@ _SAVE_AS_UTF8 = "re-save it as UTF-8 (Excel: File > Save As > 'CSV UTF-8 (Comma 
 
 # =========================================================================== reading files
 def read_table(source: Source, *, filename: str | None = None) -> pd.DataFrame:
-    """Read a CSV or Parquet table from a path, bytes or a binary file-like object.
+    """Read a CSV, Parquet or SAS XPORT table from a path, bytes or a binary file-like object.
 
     ``filename`` names uploaded bytes (for the file type and for messages). The type comes from the file
-    extension; bytes starting with the Parquet magic ``PAR1`` are read as Parquet whatever the name. CSV
-    must be UTF-8 (a byte-order mark is fine); the delimiter may be ``,``, ``;`` or a tab.
+    extension; bytes starting with the Parquet magic ``PAR1`` are read as Parquet, and bytes starting with
+    the XPORT library header as SAS XPORT, whatever the name. CSV must be UTF-8 (a byte-order mark is fine);
+    the delimiter may be ``,``, ``;`` or a tab. XPORT (``.xpt``, version 5: the FDA/CDISC transport format)
+    is read with ``pandas.read_sas``; text is decoded as UTF-8 (Latin-1 where that fails), blank text becomes
+    missing, and the file must hold one dataset.
     """
     raw, name = _read_bytes(source, filename)
     return _parse_table(raw, name)
@@ -104,9 +112,11 @@ def _parse_table(raw: bytes, name: str) -> pd.DataFrame:
     elif suffix in _EXCEL_SUFFIXES or raw.startswith(b"PK\x03\x04"):
         raise InvalidDataError("this is an Excel workbook, not CSV; save the sheet as 'CSV UTF-8' (or Parquet) "
                                "and upload that", source=name)
+    elif raw.startswith((_XPORT_MAGIC, _XPORT_V8_MAGIC)) or suffix in _XPORT_SUFFIXES:
+        df = _read_xport(raw, name)
     elif suffix in _SAS_SUFFIXES:
-        raise InvalidDataError(f"SAS files ({suffix}) are not supported yet; export the data as CSV or Parquet",
-                               source=name)
+        raise InvalidDataError(f"SAS data sets ({suffix}) are not supported; export the data as SAS XPORT "
+                               "(.xpt, e.g. with the XPORT engine or PROC COPY), CSV or Parquet", source=name)
     else:
         df = _read_csv(raw, name)
     if len(df.columns) == 0:
@@ -127,6 +137,62 @@ def _read_parquet(raw: bytes, name: str) -> pd.DataFrame:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidDataError(f"could not read the Parquet file ({reason}); it may be truncated or damaged: "
                                "export it again, or as CSV", source=name) from None
+
+
+_IBM_ZERO_AS_READ = 2.0 ** -260
+_XPORT_ERRORS = (ValueError, TypeError, KeyError, IndexError, StopIteration, EOFError, OverflowError,
+                 struct.error)  # what pandas' XPORT reader raises on damaged bytes (checked by fuzzing)
+
+
+def _read_xport(raw: bytes, name: str) -> pd.DataFrame:
+    """A SAS XPORT v5 file (one dataset) as a frame; text decoded, blank text missing."""
+    again = "export the dataset again as SAS XPORT version 5 (or as CSV)"
+    if raw.startswith(_XPORT_V8_MAGIC):
+        raise InvalidDataError(f"this is a SAS XPORT version 8 file, which cannot be read; {again} (the FDA "
+                               "format, e.g. SAS 'libname out xport' or R haven::write_xpt(version = 5))",
+                               source=name)
+    if not raw.startswith(_XPORT_MAGIC):
+        raise InvalidDataError("the file is named .xpt but does not start with the SAS XPORT library header; "
+                               f"it is not a transport file (or it is damaged): {again}", source=name)
+    if len(raw) % 80:
+        raise InvalidDataError(f"the XPORT file is truncated or damaged: its size ({len(raw)} bytes) is not a "
+                               f"multiple of the 80-byte record length; {again}", source=name)
+    members = sum(1 for i in range(0, len(raw), 80) if raw.startswith(_XPORT_MEMBER, i))
+    if members > 1:
+        raise InvalidDataError(f"the XPORT file holds {members} datasets; save each dataset (ADSL, ADTTE ...) "
+                               "in its own .xpt file", source=name)
+    try:
+        with pd.read_sas(io.BytesIO(raw), format="xport", encoding=None, iterator=True) as reader:
+            # pandas counts the blank 8-byte words anywhere in the last 80-byte record as padding, which loses
+            # the last row when short text values end in blanks there; count the rows from the trailing blanks
+            body = len(raw[reader.record_start:].rstrip(b" "))
+            reader.nobs = -(-body // reader.record_length) if reader.record_length else 0
+            df = reader.read() if reader.nobs else pd.DataFrame(columns=list(reader.columns))
+    except _XPORT_ERRORS as exc:
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        reason = text if isinstance(exc, ValueError) and text else f"{type(exc).__name__} {text}".strip()
+        raise InvalidDataError(f"could not read the XPORT file ({reason}); it may be truncated or damaged: "
+                               f"{again}", source=name) from None
+    for column in df.columns:
+        if df[column].dtype == object:
+            df[column] = df[column].map(_xport_text).astype("str")
+        elif pd.api.types.is_float_dtype(df[column]):
+            # pandas decodes an IBM zero (all zero bytes) as 2**-260 (pandas-dev/pandas#50670): restore 0
+            df[column] = df[column].mask(df[column].abs() == _IBM_ZERO_AS_READ, 0.0)
+    return df
+
+
+def _xport_text(v):
+    """Decoded, stripped text of an XPORT character value; blank -> missing."""
+    if isinstance(v, bytes):
+        try:
+            v = v.decode("utf-8")
+        except UnicodeDecodeError:
+            v = v.decode("latin-1")
+    if isinstance(v, str):
+        v = v.strip()
+        return v if v else np.nan
+    return v
 
 
 def _decode_text(raw: bytes, name: str) -> str:

@@ -7,6 +7,7 @@
 from cohorts.generators import sequential as _sequential  # noqa: F401  (registers "copula", "default")
 from cohorts.generators.base import REGISTRY, CohortGenerator, available_generators, get_generator, register
 from cohorts.generators.copula import GaussianCopula
+from cohorts.generators.cart import CARTGenerator  # registers "cart"
 from cohorts.generators.sequential import CopulaGenerator, DefaultGenerator, SequentialGenerator
 from cohorts.generators.latent import BinaryLatent, ContinuousLatent, PatientDraw, SurvivalLatent, TrajectoryLatent
 from cohorts.generators.survival import WeibullPH
@@ -20,6 +21,7 @@ __all__ = [
     "REGISTRY",
     "DefaultGenerator",
     "CopulaGenerator",
+    "CARTGenerator",
     "SequentialGenerator",
     "GaussianCopula",
     "WeibullPH",

@@ -9,11 +9,13 @@ Sequential synthesis (Akiya et al., JMIR Med Inform 2024; Petrakos, Moodie & Sav
 baseline table (first row per patient) is learned by :class:`~cohorts.generators.copula.GaussianCopula`; the
 outcome, given the baseline covariates, by the model of its type:
 
-* ``tte``: Weibull proportional hazards (:class:`~cohorts.generators.survival.SurvivalModel`); ``sample``
-  censors with a Weibull fitted to the censoring times and at the largest observed time;
+* ``tte``: proportional hazards with a Weibull or piecewise-exponential baseline hazard, whichever has the
+  lower AIC (:class:`~cohorts.generators.survival.SurvivalModel`); ``sample`` censors with a model of the
+  censoring times and at the largest observed time;
 * ``longitudinal``: random intercept + slope mixed model with quadratic mean
-  (:class:`~cohorts.generators.trajectory.TrajectoryModel`); ``sample`` uses the data's visit schedule and a
-  discrete-time dropout hazard;
+  (:class:`~cohorts.generators.trajectory.TrajectoryModel`); ``sample`` uses the data's visit schedule, missed
+  visits and a discrete-time dropout hazard on the synthetic patient's observed level and slope so far
+  (:class:`~cohorts.generators.dropout.VisitProcess`): sicker patients leave earlier, as in the data;
 * ``continuous``: linear model with normal residuals; ``binary``: logistic model
   (:mod:`cohorts.generators.regression`).
 
@@ -62,6 +64,10 @@ class SequentialGenerator(CohortGenerator):
 
     min_visit_fraction: float = 0.05
     covariate_by_time: bool = True
+    #: ``"auto"`` (Weibull or piecewise exponential by AIC), ``"weibull"`` or ``"piecewise"``
+    survival_baseline_hazard: str = "auto"
+    #: dropout in ``sample`` depends on the synthetic patient's trajectory (else only on the visit index)
+    informative_dropout: bool = True
 
     @abstractmethod
     def _baseline_model(self):
@@ -83,10 +89,12 @@ class SequentialGenerator(CohortGenerator):
         self.baseline_model_ = model.fit(baseline, schema.numeric, schema.categorical, rng=rng, **extra)
         kw = dict(numeric=schema.numeric, categorical=schema.categorical)
         if o.type == "tte":
-            model = SurvivalModel().fit(baseline, first[o.time], first[o.event], time_unit=o.unit, **kw)
+            model = SurvivalModel(baseline_hazard=self.survival_baseline_hazard).fit(
+                baseline, first[o.time], first[o.event], time_unit=o.unit, **kw)
         elif o.type == "longitudinal":
             model = TrajectoryModel(min_visit_fraction=self.min_visit_fraction,
-                                    covariate_by_time=self.covariate_by_time).fit(data, schema)
+                                    covariate_by_time=self.covariate_by_time,
+                                    informative_dropout=self.informative_dropout).fit(data, schema)
         elif o.type == "continuous":
             model = ContinuousModel().fit(baseline, first[o.value], lower=o.lower, upper=o.upper, name=o.value, **kw)
         else:
@@ -105,9 +113,8 @@ class SequentialGenerator(CohortGenerator):
         o, model, dt = self.schema_.outcome, self.outcome_model_, self.output_dtypes_
         ids = synthetic_ids(n)
         if o.type == "longitudinal":
-            attended = model.attended(n, rng=rng)
+            attended, y = model.observe(draw.outcome, rng=rng)  # the latent trajectory drives dropout
             schedule = model.visit_times_
-            y = draw.outcome.values(schedule, rng=rng)
             who = np.repeat(np.arange(n), attended.sum(axis=1))
             visit_idx = np.nonzero(attended)[1]
             frame = pd.concat([ids.iloc[who].reset_index(drop=True),

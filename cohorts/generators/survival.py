@@ -1,16 +1,24 @@
-"""Weibull proportional-hazards outcome model: :class:`WeibullPH` and :class:`SurvivalModel`.
+"""Proportional-hazards outcome model: :class:`WeibullPH` and :class:`SurvivalModel` (Weibull or piecewise).
 
-Model. ``h(t | x) = h0(t) exp(x'b)`` with baseline cumulative hazard ``H0(t) = (t / scale)^shape``. With right
-censoring (``d = 1`` event, ``0`` censored) the log-likelihood is
+Weibull model. ``h(t | x) = h0(t) exp(x'b)`` with baseline cumulative hazard ``H0(t) = (t / scale)^shape``. With
+right censoring (``d = 1`` event, ``0`` censored) the log-likelihood is
 ``sum d (log shape - log t + z + x'b) - sum exp(z + x'b)``, ``z = shape (log t - log scale)``, maximised over
 ``(log shape, log scale, b)`` by a trust-region Newton method with the analytic gradient and Hessian (times
 rescaled by their median for conditioning; ties need no special handling in a parametric likelihood; times
 of 0 are set to half the smallest positive time). Standard errors come from the inverse observed information.
 
-:class:`SurvivalModel` wires it to a baseline frame (:class:`~cohorts.generators.regression.BaselineDesign`)
-and adds the observation process used by ``sample``: a covariate-free Weibull fitted to the censoring times
-(indicator ``1 - d``) plus administrative censoring at the largest observed time; a synthetic time is
-``min(T, C, t_max)``. The trial layer uses only the latent ``T`` (its design sets follow-up and dropout).
+:class:`SurvivalModel` wires a PH model to a baseline frame
+(:class:`~cohorts.generators.regression.BaselineDesign`): it fits the Weibull and the piecewise-exponential PH model
+(:class:`~cohorts.generators.survival_flexible.PiecewiseExponentialPH`, 1-8 pieces by AIC) with the same
+covariates and keeps the one with the lower AIC (``2 k - 2 l`` on the same times; ``k = 2 + p`` and ``J + p``);
+the choice and both AICs are in ``baseline_hazard_``, ``aic_`` and ``fit_notes_``. Both give an exact,
+vectorised, picklable ``H0^{-1}`` for :class:`~cohorts.generators.latent.SurvivalLatent`.
+
+Observation process used by ``sample``: censoring at the largest observed time ``t_max`` plus a covariate-free
+model of the censoring times before it (indicator ``d = 0 and t < t_max``; Weibull or piecewise exponential by AIC,
+so staggered administrative censoring is followed closely); a synthetic time is ``min(T, C, t_max)`` (rounded when
+the data's times are whole numbers). The trial layer uses only the latent ``T`` (its design sets follow-up and
+dropout).
 """
 
 from __future__ import annotations
@@ -24,8 +32,9 @@ from scipy.optimize import minimize
 from cohorts.errors import InvalidDataError
 from cohorts.generators.latent import SurvivalLatent
 from cohorts.generators.regression import BaselineDesign, is_integer_valued
+from cohorts.generators.survival_flexible import PiecewiseExponentialPH
 
-__all__ = ["WeibullPH", "WeibullInverseCumhaz", "SurvivalModel"]
+__all__ = ["WeibullPH", "WeibullInverseCumhaz", "SurvivalModel", "BASELINE_HAZARDS"]
 
 
 class WeibullInverseCumhaz:
@@ -126,25 +135,80 @@ class WeibullPH:
 
 
 class SurvivalModel:
-    """Weibull PH on the baseline design plus the data's censoring process (see the module docstring)."""
+    """PH outcome model on the baseline design, Weibull or piecewise exponential by AIC, plus censoring.
+
+    ``baseline_hazard``: ``"auto"`` (the lower AIC of the two; Weibull on a tie or when the piecewise fit
+    fails), ``"weibull"`` or ``"piecewise"``. After ``fit``: ``weibull_`` and ``piecewise_`` (both fits, the
+    latter ``None`` if it could not be fitted), ``aic_`` (both AICs), ``baseline_hazard_`` (the choice) and
+    ``ph_`` (the chosen fit, with ``coef_``, ``se_coef_``, ``inverse_cumhaz`` and ``cumhaz``).
+    """
+
+    def __init__(self, *, baseline_hazard: str = "auto", max_pieces: int = 8):
+        self.baseline_hazard = baseline_hazard
+        self.max_pieces = max_pieces
 
     def fit(self, baseline: pd.DataFrame, time, event, *, numeric, categorical,
             time_unit: str = "days") -> "SurvivalModel":
+        if self.baseline_hazard not in BASELINE_HAZARDS:
+            raise InvalidDataError(f"baseline_hazard={self.baseline_hazard!r} is not one of {BASELINE_HAZARDS}")
         t = pd.to_numeric(pd.Series(time), errors="coerce").to_numpy(dtype=float)
         d = pd.to_numeric(pd.Series(event), errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(t) | ~np.isfinite(d)
         if bad.any():
             raise InvalidDataError(f"{int(bad.sum())} patient(s) have a missing time or event; drop those rows")
         self.design_ = BaselineDesign().fit(baseline, numeric, categorical)
-        self.ph_ = WeibullPH().fit(t, d, self.design_.transform(baseline))
-        self.fit_notes_ = [] if self.ph_.converged_ else ["Weibull PH fit: optimizer did not report convergence"]
-        self.censoring_ = WeibullPH().fit(t, 1.0 - d) if (d == 0).any() else None
-        if self.censoring_ is None:
-            self.fit_notes_.append("no censored patients: synthetic times are censored only at the largest time")
+        X = self.design_.transform(baseline)
+        self.fit_notes_ = []
+        self.weibull_, self.piecewise_, self.baseline_hazard_, self.ph_ = self._choose(t, d, X, "outcome")
+        self.aic_ = self._aics(self.weibull_, self.piecewise_)
+        # censoring before the largest time (censoring at it is the t_max clip of ``observe``)
+        c = (d == 0) & (t < t.max())
+        self.censoring_, self.censoring_kind_ = None, None
+        if c.any():
+            *_, self.censoring_kind_, self.censoring_ = self._choose(t, c.astype(float), None, "censoring",
+                                                                     mode="auto")
+        else:
+            self.fit_notes_.append("no patient censored before the largest time: synthetic times are censored "
+                                   "only at the largest time")
         self.time_range_ = (float(t.min()), float(t.max()))
         self.integer_time_ = is_integer_valued(t)
         self.time_unit_ = time_unit
         return self
+
+    def _choose(self, t, d, X, what: str, mode: str | None = None):
+        """``(weibull, piecewise, choice, chosen)`` for ``what`` (the outcome or the censoring times)."""
+        mode = mode or self.baseline_hazard
+        weibull = WeibullPH().fit(t, d, X) if mode != "piecewise" else None
+        piecewise = None
+        if mode != "weibull":
+            try:
+                piecewise = PiecewiseExponentialPH(max_pieces=self.max_pieces).fit(t, d, X)
+            except (InvalidDataError, np.linalg.LinAlgError, FloatingPointError) as exc:
+                if mode == "piecewise":
+                    raise
+                self.fit_notes_.append(f"{what}: piecewise-exponential PH fit failed ({exc}); using the Weibull")
+        if piecewise is not None and (weibull is None or (piecewise.converged_ and (
+                not weibull.converged_ or piecewise.aic_ < _aic(weibull)))):
+            choice, chosen = "piecewise-exponential", piecewise
+        else:
+            choice, chosen = "weibull", weibull
+        if not chosen.converged_:
+            self.fit_notes_.append(f"{what}: {choice} PH fit: optimizer did not report convergence")
+        if what == "outcome":
+            aics = self._aics(weibull, piecewise)
+            shown = ", ".join(f"{k} {v:.2f}" for k, v in aics.items())
+            pieces = f" with {piecewise.n_pieces_} pieces" if choice.startswith("piecewise") else ""
+            self.fit_notes_.append(f"baseline hazard: {choice}{pieces} (AIC {shown})")
+        return weibull, piecewise, choice, chosen
+
+    @staticmethod
+    def _aics(weibull, piecewise) -> dict[str, float]:
+        out = {}
+        if weibull is not None:
+            out["weibull"] = _aic(weibull)
+        if piecewise is not None:
+            out["piecewise-exponential"] = float(piecewise.aic_)
+        return out
 
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> SurvivalLatent:
         X = self.design_.transform(baseline)
@@ -163,3 +227,10 @@ class SurvivalModel:
             time = np.rint(time)
         time = np.clip(time, self.time_range_[0], self.time_range_[1])
         return time, event.astype(np.int64)
+
+
+BASELINE_HAZARDS = ("auto", "weibull", "piecewise")
+
+
+def _aic(model: WeibullPH) -> float:
+    return float(2 * (2 + len(model.coef_)) - 2 * model.loglik_)

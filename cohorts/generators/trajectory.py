@@ -21,12 +21,12 @@ A synthetic patient's latent: ``start = b0 + x'bx + u0``, ``decline(t) = (bt + x
 ``(u0, u1)`` drawn from ``N(0, G)``; ``sigma`` the residual SD; bounds from the schema, else the observed range;
 ``integer`` when every observed value is a whole number.
 
-Observation process (for ``sample`` only): the visit schedule is the set of distinct visit times at which at
-least ``min_visit_fraction`` of patients were seen (if those times hold under 80 % of the visits, the median
-time of each patient's k-th visit instead); dropout is monotone, a discrete-time hazard of a visit being the
-last, ``h_k = #(last = k) / #(last >= k)``, from each patient's last visit (nearest schedule time); a visit
-before a patient's last is attended with the data's probability for that visit among patients still followed.
-Neither dropout nor missed visits depend on covariates or outcomes.
+Observation process (for ``sample`` only; :class:`~cohorts.generators.dropout.VisitProcess`): the data's visit
+schedule, intermittent missed visits, and a discrete-time dropout hazard after each attended visit: a logistic
+regression on the observed value at the visit and the patient's empirical-Bayes slope so far (prior mean the
+average fixed-effect slope, shrinkage ``sigma^2 / G_11`` from this fit), so that in synthetic data the latent
+trajectory decides who leaves early. :meth:`TrajectoryModel.observe` realizes a latent at the schedule and
+returns the attended visits.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from cohorts.errors import InvalidDataError
+from cohorts.generators.dropout import VisitProcess
 from cohorts.generators.latent import TrajectoryLatent
 from cohorts.generators.regression import BaselineDesign, is_integer_valued
 
@@ -153,9 +154,11 @@ def _psd(G: np.ndarray) -> np.ndarray:
 class TrajectoryModel:
     """Random intercept and slope model with quadratic mean decline, plus the visit and dropout process."""
 
-    def __init__(self, *, min_visit_fraction: float = 0.05, covariate_by_time: bool = True):
+    def __init__(self, *, min_visit_fraction: float = 0.05, covariate_by_time: bool = True,
+                 informative_dropout: bool = True):
         self.min_visit_fraction = min_visit_fraction
         self.covariate_by_time = covariate_by_time
+        self.informative_dropout = informative_dropout
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame, schema) -> "TrajectoryModel":
@@ -178,7 +181,14 @@ class TrajectoryModel:
         self.upper_ = o.upper if o.upper is not None else float(y.max())
         self.integer_ = is_integer_valued(y)
         self.time_unit_ = o.unit
-        self._fit_visits(t, codes, len(baseline))
+        G11 = float(self.G_[1, 1])
+        kappa = self.sigma_ ** 2 / G11 if G11 > 1e-12 * self.sigma_ ** 2 else 1e12
+        mean_slope = self.slope_ + float(Xb.mean(axis=0) @ self.coef_slope_) if Xb.shape[1] else self.slope_
+        self.visits_ = VisitProcess(min_visit_fraction=self.min_visit_fraction,
+                                    informative=self.informative_dropout).fit(
+            t, y, codes, slope_mean=mean_slope, slope_kappa=kappa)
+        self.visit_times_ = self.visits_.visit_times_
+        self.fit_notes_ += self.visits_.fit_notes_
         self.n_patients_, self.n_obs_ = len(baseline), len(y)
         return self
 
@@ -276,35 +286,6 @@ class TrajectoryModel:
         G = _psd(G) + 1e-6 * s2 * np.eye(q)
         return fe, G, s2
 
-    def _fit_visits(self, t, g, n) -> None:
-        times, counts = np.unique(t, return_counts=True)
-        pats = pd.DataFrame({"g": g, "t": t}).drop_duplicates()["t"].value_counts().reindex(times).to_numpy()
-        keep = pats >= max(self.min_visit_fraction * n, 2)
-        if keep.sum() >= 1 and counts[keep].sum() >= 0.8 * len(t):
-            self.visit_times_ = times[keep].astype(float)
-        else:
-            order = np.r_[0, np.cumsum(np.bincount(g))[:-1]]
-            k = np.arange(len(t)) - order[g]  # visit index within patient (rows are sorted by patient, time)
-            idx, kc = np.unique(k, return_counts=True)
-            idx = idx[kc >= max(self.min_visit_fraction * n, 2)]
-            self.visit_times_ = np.array([np.median(t[k == i]) for i in idx]) if idx.size else np.array([t.min()])
-            self.fit_notes_.append("irregular visit times: schedule is the median time of each patient's k-th visit")
-        last = np.full(n, -np.inf)
-        np.maximum.at(last, g, t)
-        li = np.abs(last[:, None] - self.visit_times_[None, :]).argmin(axis=1)
-        K = len(self.visit_times_)
-        at = np.bincount(li, minlength=K).astype(float)
-        at_risk = at[::-1].cumsum()[::-1]
-        self.dropout_hazard_ = np.where(at_risk > 0, at / np.maximum(at_risk, 1), 1.0)
-        self.dropout_hazard_[-1] = 1.0
-        # attendance of a scheduled visit before the last one: seen at (nearest) time k while still in follow-up
-        vi = np.abs(t[:, None] - self.visit_times_[None, :]).argmin(axis=1)
-        seen = np.zeros((n, K), dtype=bool)
-        seen[g, vi] = True
-        before_last = np.arange(K)[None, :] < li[:, None]
-        n_before = before_last.sum(axis=0)
-        self.attendance_ = np.where(n_before > 0, (seen & before_last).sum(axis=0) / np.maximum(n_before, 1), 1.0)
-
     # ------------------------------------------------------------------ synthetic patients
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> TrajectoryLatent:
         X = self.design_.transform(baseline)
@@ -315,16 +296,8 @@ class TrajectoryModel:
         return make_trajectory_latent(start, slope, self.curvature_, self.sigma_, self.lower_, self.upper_,
                                       self.integer_, self.time_unit_)
 
-    def n_visits(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
-        """Number of scheduled visits up to and including each patient's last (monotone dropout), in ``1..V``."""
-        h = self.dropout_hazard_[:-1]
-        stay = rng.random((n, len(h))) >= h[None, :]
-        return 1 + np.cumprod(stay, axis=1).sum(axis=1).astype(int)
-
-    def attended(self, n: int, *, rng: np.random.Generator) -> np.ndarray:
-        """Boolean ``(n, V)``: visits attended (dropout, then intermittent misses before the last visit)."""
-        k = self.n_visits(n, rng=rng)
-        V = len(self.visit_times_)
-        before_last = np.arange(V)[None, :] < (k - 1)[:, None]
-        miss = rng.random((n, V)) >= self.attendance_[None, :]
-        return (np.arange(V)[None, :] < k[:, None]) & ~(before_last & miss)
+    def observe(self, latent: TrajectoryLatent, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``(attended, y)``: a latent's realized values at the schedule ``(n, V)`` and the visits attended
+        (missed visits and trajectory-linked dropout from :attr:`visits_`)."""
+        y = latent.values(self.visit_times_, rng=rng)
+        return self.visits_.attended(y, rng=rng), y

@@ -7,6 +7,7 @@ two-sample KS test (p > 0.001) and Spearman correlations within 0.05 on 5,000 dr
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -66,13 +67,20 @@ def test_hazard_ratio_is_a_counterfactual_time_scaling():
                                      "categorical": ["Celltype"]},
                                      "outcome": {"type": "tte", "time": "time_days", "event": "death"}})
     g = get_generator("default").fit(data, schema, rng=np.random.default_rng(0))
-    lat = g.draw(1000, rng=np.random.default_rng(1)).outcome
-    shape = g.outcome_model_.ph_.shape_
+    draw = g.draw(1000, rng=np.random.default_rng(1))
+    lat, m = draw.outcome, g.outcome_model_
+    for h in (0.5, 0.7, 1.3):  # the chosen baseline (AIC): the same patient's cumulative hazard divided by h
+        np.testing.assert_allclose(m.ph_.cumhaz(lat.event_time(np.log(h))), m.ph_.cumhaz(lat.event_time(0.0)) / h,
+                                   rtol=1e-10)
+    # under the Weibull baseline the hazard ratio is a time scaling T_h = T_0 h^(-1 / shape)
+    wlat = dataclasses.replace(lat, lp=m.design_.transform(draw.baseline) @ m.weibull_.coef_,
+                               inverse_cumhaz=m.weibull_.inverse_cumhaz)
+    shape = m.weibull_.shape_
     for h in (0.5, 0.7, 1.3):
-        np.testing.assert_allclose(lat.event_time(np.log(h)), lat.event_time(0.0) * h ** (-1 / shape), rtol=1e-12)
+        np.testing.assert_allclose(wlat.event_time(np.log(h)), wlat.event_time(0.0) * h ** (-1 / shape), rtol=1e-12)
     assert lat.time_unit == "days"
-    # Karnofsky score is strongly protective in these data (Kalbfleisch & Prentice)
-    assert g.outcome_model_.ph_.coef_[0] < 0
+    # Karnofsky score is strongly protective in these data (Kalbfleisch & Prentice), under either baseline
+    assert m.ph_.coef_[0] < 0 and m.weibull_.coef_[0] < 0
 
 
 # ------------------------------------------------------------------ copula

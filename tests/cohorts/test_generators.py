@@ -108,7 +108,7 @@ def model(request):
 def test_registry_and_public_names():
     assert {"default", "copula"} <= set(available_generators())
     assert set(gens.__all__) == {"CohortGenerator", "register", "get_generator", "available_generators", "REGISTRY",
-                                 "DefaultGenerator", "CopulaGenerator", "SequentialGenerator", "GaussianCopula", "WeibullPH", "TrajectoryModel", "PatientDraw",
+                                 "DefaultGenerator", "CopulaGenerator", "CARTGenerator", "SequentialGenerator", "GaussianCopula", "WeibullPH", "TrajectoryModel", "PatientDraw",
                                  "SurvivalLatent", "TrajectoryLatent", "ContinuousLatent", "BinaryLatent"}
     with pytest.raises(UnknownNameError, match="default"):
         get_generator("nope")
