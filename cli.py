@@ -7,6 +7,7 @@
     insilico train DATA --schema SCHEMA.toml --generator NAME --out DIR --seed N [--holdout 0.3]
     insilico sample DIR --n N --seed N --out FILE.csv [--criteria EXPR]
     insilico evaluate DIR --data DATA [--json]
+    insilico import proact SOURCE --out DIR | insilico import adam --adsl F (--adtte F | --bds F) --out DIR
 
 Exit status: 0 on success, 2 for a user error (bad scenario, bad data: the message says what to fix),
 1 for anything unexpected. With ``--json`` stdout carries exactly one JSON object; progress goes to stderr.
@@ -95,8 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     pw.set_defaults(func=_cmd_power)
     co = sub.add_parser("cohorts", help="list the built-in cohorts")
     co.set_defaults(func=_cmd_cohorts)
-    from cli_generators import add_generator_commands
+    from cli_generators import add_generator_commands, add_import_command
     add_generator_commands(sub)
+    add_import_command(sub)
     return p
 
 

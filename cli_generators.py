@@ -163,3 +163,45 @@ def add_generator_commands(sub) -> None:
     ev.add_argument("--json", action="store_true")
     ev.add_argument("--allow-version-mismatch", action="store_true")
     ev.set_defaults(func=_cmd_evaluate)
+
+
+def _cmd_import(args) -> int:
+    """Write an imported ADaM or PRO-ACT cohort as CSV plus its schema TOML (then `insilico train` reads them)."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.format == "proact":
+        from cohorts.proact import load_proact
+        if not args.source:
+            raise InvalidScenarioError("import proact needs SOURCE: a PRO-ACT folder or .zip")
+        cohort = load_proact(args.source, placebo_only=not args.all_arms, outcome=args.outcome,
+                             max_months=args.max_months)
+    else:
+        from cohorts.adam import load_adam
+        if not args.adsl or bool(args.adtte) == bool(args.bds):
+            raise InvalidScenarioError("import adam needs --adsl and exactly one of --adtte or --bds")
+        cohort = load_adam(args.adsl, adtte=args.adtte, bds=args.bds, paramcd=args.paramcd, arm=args.arm)
+    cohort.data.to_csv(out / "cohort.csv", index=False, lineterminator="\n")
+    (out / "schema.toml").write_text(cohort.schema.to_toml(), encoding="utf-8")
+    report = getattr(cohort, "import_report", None)
+    print(f"wrote {cohort.n_patients} patients ({len(cohort.data)} rows) to {out / 'cohort.csv'} and "
+          f"{out / 'schema.toml'}; source SHA-256 {cohort.sha256}", file=sys.stderr)
+    if report is not None:
+        for note in getattr(report, "notes", []):
+            print(f"  {note}", file=sys.stderr)
+    return 0
+
+
+def add_import_command(sub) -> None:
+    im = sub.add_parser("import", help="convert a PRO-ACT extract or CDISC ADaM files to CSV + schema TOML")
+    im.add_argument("format", choices=["proact", "adam"])
+    im.add_argument("source", nargs="?", help="proact: folder or .zip of PROACT_<TABLE>.csv files")
+    im.add_argument("--out", required=True, help="directory for cohort.csv and schema.toml")
+    im.add_argument("--outcome", default="alsfrs_r", choices=["alsfrs_r", "survival"], help="proact outcome")
+    im.add_argument("--all-arms", action="store_true", help="proact: keep active-arm subjects too")
+    im.add_argument("--max-months", type=float, default=12.0, help="proact: follow-up kept (months)")
+    im.add_argument("--adsl", help="adam: ADSL (.xpt, .csv or .parquet)")
+    im.add_argument("--adtte", help="adam: ADTTE for a time-to-event cohort")
+    im.add_argument("--bds", help="adam: a long BDS dataset (ADQS, ADLB ...) for a longitudinal cohort")
+    im.add_argument("--paramcd", help="adam: the PARAMCD to keep")
+    im.add_argument("--arm", help="adam: keep subjects of this arm (e.g. Placebo)")
+    im.set_defaults(func=_cmd_import)
