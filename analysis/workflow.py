@@ -73,6 +73,7 @@ def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> Sce
     """Load the cohort, fit the generator, simulate power: everything a scenario file asks for."""
     cohort = load_cohort_ref(scenario.cohort)
     check_design_fits_cohort(scenario.design, cohort.schema)
-    generator = fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed)
+    generator = fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed,
+                              **scenario.cohort.generator_params)
     result = run_power(generator, scenario.design, scenario.power, seed=scenario.seed, progress=progress)
     return ScenarioRun(scenario, cohort, generator, result)

@@ -4,6 +4,8 @@ Plain session keys (they survive page switches, unlike widget keys):
 
 * ``cohort`` (:class:`~cohorts.cohort.Cohort`), ``upload`` ((file name, bytes) of the last upload);
 * ``generator`` (fitted) and ``generator_meta`` (cohort SHA-256, generator name, seed it was fitted with);
+  ``generator_params`` (hyperparameters changed from the family's defaults) and ``generator_card`` (the
+  model card when the generator was loaded from a file, else absent);
 * ``design``, ``settings``, ``seed``: the current design, power settings and seed (set by the Design page);
 * ``form``: every widget's last value, so a page shows what the user entered when they come back;
 * ``fit_job``, ``power_job``: :class:`Job` objects running in background threads;
@@ -132,6 +134,8 @@ def adopt_finished_jobs() -> bool:
         fit.adopted = True
         if fit.result is not None:
             ss["generator"], ss["generator_meta"] = fit.result, fit.key
+            ss["generator_params"] = dict(getattr(fit, "params", {}))
+            ss.pop("generator_card", None)
             changed = True
     job = ss.get("power_job")
     if job is not None and not job.running and not job.adopted:
@@ -142,6 +146,8 @@ def adopt_finished_jobs() -> bool:
             meta = (job.key[0], job.key[1], job.key[2])
             if ss.get("generator_meta") != meta:
                 ss["generator"], ss["generator_meta"] = generator, meta
+                ss["generator_params"] = {}
+                ss.pop("generator_card", None)
             changed = True
     return changed
 
@@ -150,13 +156,17 @@ def generator_meta(cohort, name: str, seed: int) -> tuple:
     return (cohort.sha256, name, int(seed))
 
 
-def start_fit(cohort, name: str, seed: int) -> None:
+def start_fit(cohort, name: str, seed: int, params: dict | None = None) -> None:
+    """Fit in a thread with progress; ``params``: hyperparameters changed from the family's defaults."""
     from analysis.workflow import fit_generator
+    params = dict(params or {})
 
     def work(progress):
-        progress(0.05, f"training generator {name!r} on {cohort.n_patients} patients")
-        return fit_generator(cohort, name, seed=seed)
-    st.session_state["fit_job"] = Job(work, label="Training", key=generator_meta(cohort, name, seed))
+        progress(0.0, f"training generator {name!r} on {cohort.n_patients:,} patients")
+        return fit_generator(cohort, name, seed=seed, progress=progress, **params)
+    job = Job(work, label="Training", key=generator_meta(cohort, name, seed))
+    job.params = params
+    st.session_state["fit_job"] = job
 
 
 def start_power(cohort, generator_name: str, design, settings, seed: int) -> None:
@@ -165,12 +175,13 @@ def start_power(cohort, generator_name: str, design, settings, seed: int) -> Non
     ss = st.session_state
     meta = generator_meta(cohort, generator_name, seed)
     fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
+    params = dict(ss.get("generator_params", {})) if fitted is not None else {}
 
     def work(progress):
         gen = fitted
-        if gen is None:
+        if gen is None:  # retrain with the family's defaults (what the scenario file then records)
             progress(0.0, f"training generator {generator_name!r}")
-            gen = fit_generator(cohort, generator_name, seed=seed)
+            gen = fit_generator(cohort, generator_name, seed=seed, **params)
         return gen, run_power(gen, design, settings, seed=seed, progress=progress)
     ss["power_job"] = Job(work, label="Simulating", key=(*meta, design, settings))
 
@@ -198,7 +209,9 @@ def sidebar(slot=None):
              if cohort is not None else "**Cohort:** none yet"]
     meta = ss.get("generator_meta")
     if ss.get("generator") is not None and cohort is not None and meta and meta[0] == cohort.sha256:
-        lines.append(f"**Generator:** {meta[1]} (seed {meta[2]})")
+        how = ", loaded from a file" if ss.get("generator_card") else ""
+        how += ", custom hyperparameters" if ss.get("generator_params") else ""
+        lines.append(f"**Generator:** {meta[1]} (seed {meta[2]}{how})")
     else:
         lines.append("**Generator:** not trained")
     if design is not None and settings is not None:

@@ -25,13 +25,14 @@ if cohort_sha != cohort.sha256 or generator is None or ss.get("generator_meta") 
 title = widget(st.text_input, "Report title", "report_title",
                f"{cohort.name}: {result.design.effect.describe()}, {result.analysis} analysis", page="report")
 builtin = cohort.source.removeprefix("builtin:") if cohort.source.startswith("builtin:") else None
+params = tuple(sorted(ss.get("generator_params", {}).items()))
 if builtin:
-    ref = CohortRef(builtin=builtin, generator=generator_name)
+    ref = CohortRef(builtin=builtin, generator=generator_name, params=params)
     schema_name = None
 else:
     schema_name = f"{Path(cohort.source or cohort.name).stem}.schema.toml"
     ref = CohortRef(data=Path(cohort.source or f"{cohort.name}.csv"), schema=Path(schema_name),
-                    generator=generator_name)
+                    generator=generator_name, params=params)
 scenario = Scenario(title=title, seed=int(seed), cohort=ref, design=result.design, power=result.settings)
 toml = scenario_to_toml(scenario)
 

@@ -7,6 +7,7 @@
     [cohort]
     builtin = "als-natural-history"   # or: data = "controls.csv" and schema = "schema.toml"
     generator = "default"
+    # params = { epochs = 300 }       # optional: the generator's hyperparameters
     [endpoint]
     analysis = "slope"                # slope | ancova | logrank | cox | ttest | proportions
     visits_months = [0, 1, 2, 3, 4, 5, 6]   # longitudinal
@@ -44,7 +45,7 @@ __all__ = ["CohortRef", "Scenario", "load_scenario", "parse_scenario_text", "par
 
 _KEYS = {
     "": ("title", "seed", "cohort", "endpoint", "arms", "dropout", "power"),
-    "cohort": ("builtin", "data", "schema", "generator"),
+    "cohort": ("builtin", "data", "schema", "generator", "params"),
     "endpoint": ("analysis", "visits_months", "followup"),
     "arms": ("name", "allocation", "effect"),
     "dropout": ("per_month",),
@@ -60,6 +61,11 @@ class CohortRef:
     data: Path | None = None
     schema: Path | None = None
     generator: str = "default"
+    params: tuple[tuple[str, object], ...] = ()   # generator hyperparameters, as sorted (name, value) pairs
+
+    @property
+    def generator_params(self) -> dict:
+        return dict(self.params)
 
     def describe(self) -> str:
         return f"built-in {self.builtin!r}" if self.builtin else f"{self.data} (schema {self.schema})"
@@ -161,7 +167,21 @@ def _parse_cohort(c: dict, base_dir: Path | None, problems: list[str]) -> Cohort
     if generator not in available_generators():
         problems.append(f"cohort.generator: unknown generator {generator!r}{_suggest(generator, available_generators())};"
                         f" allowed: {', '.join(available_generators())}")
-    return CohortRef(builtin=builtin, data=paths.get("data"), schema=paths.get("schema"), generator=generator)
+    params = c.get("params", {})
+    if not isinstance(params, dict) or any(isinstance(v, (dict, list)) for v in params.values()):
+        problems.append("cohort.params: must be an inline table of numbers, strings or booleans, "
+                        f"e.g. params = {{ epochs = 300 }}; got {params!r}")
+        params = {}
+    elif generator in available_generators():
+        import inspect
+        from cohorts.generators import REGISTRY
+        allowed = [p for p in inspect.signature(REGISTRY[generator].__init__).parameters if p != "self"]
+        for key in params:
+            if key not in allowed:
+                problems.append(f"cohort.params.{key}: not a hyperparameter of {generator!r}{_suggest(key, allowed)}; "
+                                f"allowed: {', '.join(allowed) or 'none'}")
+    return CohortRef(builtin=builtin, data=paths.get("data"), schema=paths.get("schema"), generator=generator,
+                     params=tuple(sorted(params.items())))
 
 
 def _parse_effect(e, path: str, problems: list[str]) -> Effect | None:
@@ -299,7 +319,10 @@ def scenario_to_toml(s: Scenario) -> str:
         lines.append(f"builtin = {_lit(c.builtin)}")
     else:
         lines += [f"data = {_lit(str(c.data))}", f"schema = {_lit(str(c.schema))}"]
-    lines += [f"generator = {_lit(c.generator)}", "", "[endpoint]", f"analysis = {_lit(s.design.endpoint.analysis)}"]
+    lines.append(f"generator = {_lit(c.generator)}")
+    if c.params:
+        lines.append("params = { " + ", ".join(f"{k} = {_lit(v)}" for k, v in c.params) + " }")
+    lines += ["", "[endpoint]", f"analysis = {_lit(s.design.endpoint.analysis)}"]
     if s.design.endpoint.visits_months is not None:
         lines.append(f"visits_months = {_lit(list(s.design.endpoint.visits_months))}")
     if s.design.endpoint.followup is not None:

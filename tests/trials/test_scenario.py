@@ -117,3 +117,14 @@ def test_invalid_toml_and_missing_file(tmp_path):
     assert "not valid TOML" in problems_of("title = \n")[0]
     with pytest.raises(InvalidScenarioError, match="not found"):
         load_scenario(tmp_path / "nope.toml")
+
+
+def test_generator_params_round_trip_and_are_checked():
+    text = GOOD.replace('builtin = "als-natural-history"',
+                        'builtin = "als-natural-history"\ngenerator = "cart"\nparams = { min_samples_leaf = 10 }')
+    s = parse_scenario_text(text)
+    assert s.cohort.generator_params == {"min_samples_leaf": 10}
+    assert parse_scenario_text(scenario_to_toml(s)).cohort == s.cohort
+    probs = problems_of(text.replace("min_samples_leaf", "min_sample_leaf"))
+    assert any(p.startswith("cohort.params.min_sample_leaf: not a hyperparameter of 'cart' "
+                            "(did you mean 'min_samples_leaf'?)") for p in probs)
