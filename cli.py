@@ -26,20 +26,6 @@ from cohorts.errors import WorkbenchError
 __all__ = ["main"]
 
 
-def _progress_printer(stream):
-    state = {"last": -1}
-
-    def progress(fraction: float, message: str) -> None:
-        pct = int(fraction * 100)
-        if pct // 5 != state["last"] // 5 or fraction >= 1.0:
-            state["last"] = pct
-            stream.write(f"\r[{'#' * (pct // 5):<20}] {pct:3d}%  {message:<40}")
-            if fraction >= 1.0:
-                stream.write("\n")
-            stream.flush()
-    return progress
-
-
 def _cmd_power(args) -> int:
     from analysis.workflow import run_scenario
     from trials.scenario import load_scenario
@@ -52,7 +38,8 @@ def _cmd_power(args) -> int:
             power = PowerSettings(power.n_total, args.replicates, power.alpha)
         scenario = dataclasses.replace(scenario, power=power,
                                        seed=args.seed if args.seed is not None else scenario.seed)
-    progress = None if args.quiet else _progress_printer(sys.stderr)
+    from cli_generators import progress_printer
+    progress = None if args.quiet else progress_printer(sys.stderr)
     run = run_scenario(scenario, progress=progress)
     result = run.result
     if args.report:

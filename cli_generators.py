@@ -11,7 +11,7 @@ import numpy as np
 
 from cohorts.errors import InvalidDataError, InvalidScenarioError
 
-__all__ = ["add_generator_commands"]
+__all__ = ["add_generator_commands", "add_import_command", "progress_printer", "parse_params"]
 
 
 def parse_params(pairs: list[str] | None) -> dict:
@@ -51,7 +51,7 @@ def _cmd_train(args) -> int:
         raise InvalidScenarioError(f"--holdout must be in [0, 1), got {args.holdout}")
     cohort = _cohort(args.data, args.schema)
     train, holdout = _split(cohort, args.holdout, args.seed)
-    progress = None if args.quiet else _progress(sys.stderr)
+    progress = None if args.quiet else progress_printer(sys.stderr)
     gen = fit_generator(cohort, args.generator, seed=args.seed, data=train, progress=progress,
                         **parse_params(args.param))
     metrics, holdout_ids = {}, None
@@ -120,12 +120,18 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
-def _progress(stream):
+def progress_printer(stream):
+    """A ``progress(fraction, message)`` callback drawing a bar on ``stream`` (stderr), every 5 %."""
+    state = {"last": -1}
+
     def progress(fraction: float, message: str) -> None:
-        stream.write(f"\r{int(100 * fraction):3d}%  {message:<50}")
-        if fraction >= 1:
-            stream.write("\n")
-        stream.flush()
+        pct = int(fraction * 100)
+        if pct // 5 != state["last"] // 5 or fraction >= 1.0:
+            state["last"] = pct
+            stream.write(f"\r[{'#' * (pct // 5):<20}] {pct:3d}%  {message:<40}")
+            if fraction >= 1.0:
+                stream.write("\n")
+            stream.flush()
     return progress
 
 
