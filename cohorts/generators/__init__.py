@@ -9,6 +9,9 @@ from cohorts.generators.base import REGISTRY, CohortGenerator, available_generat
 from cohorts.generators.copula import GaussianCopula
 from cohorts.generators.cart import CARTGenerator  # registers "cart"
 from cohorts.generators.sequential import CopulaGenerator, DefaultGenerator, SequentialGenerator
+from cohorts.generators.tvae import TVAEGenerator  # registers "tvae"
+from cohorts.generators.ctgan import CTGANGenerator  # registers "ctgan"
+from cohorts.generators.auto import AutoGenerator  # registers "auto"
 from cohorts.generators.latent import BinaryLatent, ContinuousLatent, PatientDraw, SurvivalLatent, TrajectoryLatent
 from cohorts.generators.survival import WeibullPH
 from cohorts.generators.trajectory import TrajectoryModel
@@ -23,6 +26,9 @@ __all__ = [
     "CopulaGenerator",
     "CARTGenerator",
     "SequentialGenerator",
+    "TVAEGenerator",
+    "CTGANGenerator",
+    "AutoGenerator",
     "GaussianCopula",
     "WeibullPH",
     "TrajectoryModel",
