@@ -51,7 +51,16 @@ class TrajectoryLatent:
     ``start`` is each patient's true value at ``t = 0`` (baseline visit); ``decline`` maps visit times
     (shape ``(V,)``, in the visit unit) to each patient's noise-free change from baseline, shape ``(n, V)``,
     with ``decline(0) == 0``. A treatment that slows decline by a fraction ``r`` scales the individual decline by
-    ``1 - r``; noise (sd ``sigma``) is independent per visit. ``integer`` rounds realized values (e.g. ALSFRS-R).
+    ``1 - r``; noise (sd ``sigma``) is independent per visit. ``integer`` rounds realized values (e.g. ALSFRS-R);
+    ``grid`` (optional) moves each realized value to the nearest of a sorted set of values (e.g. the values the
+    data can take, such as square roots of cell counts).
+
+    Noise is ``N(0, sigma^2)`` unless ``noise_pool`` is given: then each visit's noise is ``sigma * noise_pool[j]``
+    with ``j`` uniform over the pool (a residual bootstrap; the pool should have mean 0 and SD 1, e.g. the fitted
+    model's standardized conditional residuals), so skewed or heavy-tailed residuals are reproduced;
+    ``noise_scale`` (optional, per patient, fixed for the patient) multiplies the noise. Either way
+    the draws depend only on ``rng`` and the output shape, never on ``slowing``: the same ``rng`` state gives the
+    same patient the same noise under control and under treatment.
     """
 
     start: np.ndarray
@@ -64,6 +73,12 @@ class TrajectoryLatent:
     #: per-patient parameters behind ``decline`` (for inspection and ``take``)
     params: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     take_fn: Callable[[np.ndarray], "TrajectoryLatent"] | None = field(default=None, repr=False)
+    #: standardized residuals to resample as noise (``None``: Gaussian noise)
+    noise_pool: np.ndarray | None = field(default=None, repr=False)
+    #: per-patient multiplier of ``sigma`` (``None``: 1 for every patient)
+    noise_scale: np.ndarray | None = field(default=None, repr=False)
+    #: sorted values a realized score is moved to (the nearest; after rounding and clipping), ``None``: any value
+    grid: np.ndarray | None = field(default=None, repr=False)
 
     def values(self, visit_times, *, slowing: np.ndarray | float = 0.0, rng: np.random.Generator) -> np.ndarray:
         """Realized scores at ``visit_times``, shape ``(n, V)``; no missing values (dropout is the design's)."""
@@ -72,11 +87,21 @@ class TrajectoryLatent:
         if slowing.ndim == 1:
             slowing = slowing[:, None]
         y = self.start[:, None] + (1.0 - slowing) * self.decline(t)
-        y = y + rng.normal(0.0, self.sigma, size=y.shape)
+        if self.noise_pool is None:
+            noise = rng.normal(0.0, self.sigma, size=y.shape)
+        else:
+            noise = self.sigma * np.asarray(self.noise_pool)[rng.integers(0, len(self.noise_pool), size=y.shape)]
+        if self.noise_scale is not None:
+            noise = noise * np.asarray(self.noise_scale, dtype=float).reshape(-1, 1)
+        y = y + noise
         if self.integer:
             y = np.rint(y)
         if self.lower is not None or self.upper is not None:
             y = np.clip(y, self.lower, self.upper)
+        if self.grid is not None and len(self.grid) > 1:
+            g = np.asarray(self.grid, dtype=float)
+            i = np.clip(np.searchsorted(g, y), 1, len(g) - 1)
+            y = np.where(y - g[i - 1] <= g[i] - y, g[i - 1], g[i])
         return y
 
     def take(self, idx) -> "TrajectoryLatent":

@@ -17,9 +17,37 @@ are tried in this order, each step recorded in ``fit_notes_``: (1) as above; (2)
 statsmodels ``MixedLM.fit``; (3) ``G`` diagonal; (4) also no covariate-by-time terms; (5) random
 intercept only; (6) the moment estimates themselves.
 
-A synthetic patient's latent: ``start = b0 + x'bx + u0``, ``decline(t) = (bt + x'btx + u1) t + c t^2`` with
-``(u0, u1)`` drawn from ``N(0, G)``; ``sigma`` the residual SD; bounds from the schema, else the observed range;
-``integer`` when every observed value is a whole number.
+A synthetic patient's latent: ``start = b0 + x'bx + u0``, ``decline(t) = (bt + x'btx + u1) t + c t^2``;
+``sigma`` the residual SD; bounds from the schema, else the observed range; ``integer`` when every observed value
+is a whole number. Random effects and visit noise keep the fitted model's moments but not necessarily its
+normality (real outcomes are often skewed, with a spike at a bound and less spread near it):
+
+* ``random_effects="empirical"`` (default): a smoothed bootstrap of the patients' empirical-Bayes (BLUP) random
+  effects ``u_i = (s2 I + G S_i)^-1 G Z_i'r_i`` (``Z_i = [1, t]``, ``S_i = Z_i'Z_i``, ``r_i`` the fixed-effect
+  residuals; :func:`empirical_bayes`). BLUPs are shrunk, so they are centered and recoloured to covariance ``G``
+  (``w_i = L_C^-1 (u_i - mean)``, ``C`` their covariance with divisor ``n``, lower Cholesky factors, intercept
+  first: the rescaled residual bootstrap of Carpenter, Goldstein & Rasbash, JRSS C 2003); a draw is
+  ``L_G (sqrt(1 - h^2) w_j + h z)``, ``z ~ N(0, I)``, bandwidth ``h`` (default ``n^(-1/6)``, Silverman's rule in
+  2 dimensions; the covariance stays ``G``). The donor ``j`` is drawn uniformly among the
+  ``random_effects_neighbours`` fraction of patients (default 0.1, at least 20) nearest in fixed-part start
+  ``b0 + x'bx``, so the shape and spread of the random effects may depend on the level (a floor compresses the
+  spread of low patients); 1 draws from all. Fewer than 20 patients, or BLUPs without spread where ``G`` has
+  it: Gaussian, noted. ``"gaussian"``: ``(u0, u1) ~ N(0, G)``.
+* ``residuals="empirical"`` (default): visit noise ``sigma s(start) e*``, ``e*`` resampled from the standardized
+  conditional residuals ``e_it / sqrt(s2 (1 - h_it))`` (``e_i = r_i - Z_i u_i``, ``h_it = z_it'A_i z_it``;
+  :func:`empirical_bayes`), centered and scaled to SD 1 (they keep the noise's shape, diluted: each
+  is the noise minus a weighted average of the patient's noise). ``s^2`` is the noise variance relative to
+  ``s2`` by the patient's start (recoloured BLUP start for the data): in ``residual_bins`` quantile bins
+  (default ``n_obs // 150``, 1 to 10; 1 = constant) the moment estimate ``1 + sum(e_std^2 - 1) / sum(c)``
+  (``c`` from :func:`empirical_bayes`), its square root linear between bin medians and constant beyond; the
+  residuals are divided by their expected SD under it before pooling. ``"gaussian"``: ``N(0, sigma^2)``.
+* ``value_grid="auto"``: when the observed values repeat (at most half as many distinct values as observations,
+  not all whole numbers: e.g. square roots of counts), realized values are moved to the nearest observed value,
+  as ``integer`` rounds; ``"none"``: never.
+
+The counterfactual is unchanged: ``s(start)`` is fixed per patient, so a treated patient is
+``start + (1 - r) decline(t)`` plus the same noise draws as under control (then rounded, clipped, gridded),
+and the expected difference in slope is ``r`` times the mean decline wherever no bound or grid intervenes.
 
 Observation process (for ``sample`` only; :class:`~cohorts.generators.dropout.VisitProcess`): the data's visit
 schedule, intermittent missed visits, and a discrete-time dropout hazard after each attended visit: a logistic
@@ -43,7 +71,7 @@ from cohorts.generators.dropout import VisitProcess
 from cohorts.generators.latent import TrajectoryLatent
 from cohorts.generators.regression import BaselineDesign, is_integer_valued
 
-__all__ = ["TrajectoryModel", "TrajectoryDecline", "make_trajectory_latent"]
+__all__ = ["TrajectoryModel", "TrajectoryDecline", "make_trajectory_latent", "empirical_bayes"]
 
 
 class TrajectoryDecline:
@@ -57,18 +85,60 @@ class TrajectoryDecline:
         return self.slope[:, None] * t[None, :] + self.curvature * (t * t)[None, :]
 
 
-def make_trajectory_latent(start, slope, curvature, sigma, lower, upper, integer, time_unit) -> TrajectoryLatent:
-    """A :class:`TrajectoryLatent` for per-patient ``start`` and ``slope`` with a common ``curvature``."""
+def make_trajectory_latent(start, slope, curvature, sigma, lower, upper, integer, time_unit, *,
+                           noise_pool: np.ndarray | None = None, noise_scale: np.ndarray | None = None,
+                           grid: np.ndarray | None = None) -> TrajectoryLatent:
+    """A :class:`TrajectoryLatent` for per-patient ``start`` and ``slope`` with a common ``curvature``
+    (``noise_pool``: standardized residuals to resample as visit noise; ``None``: Gaussian noise)."""
     start, slope = np.asarray(start, dtype=float), np.asarray(slope, dtype=float)
-    take = functools.partial(_take, start, slope, curvature, sigma, lower, upper, integer, time_unit)
+    take = functools.partial(_take, start, slope, curvature, sigma, lower, upper, integer, time_unit,
+                             noise_pool=noise_pool, noise_scale=noise_scale, grid=grid)
     return TrajectoryLatent(start=start, decline=TrajectoryDecline(slope, curvature), sigma=float(sigma),
                             lower=lower, upper=upper, integer=integer, time_unit=time_unit,
                             params={"start": start, "slope": slope, "curvature": np.full(len(start), curvature)},
-                            take_fn=take)
+                            take_fn=take, noise_pool=noise_pool, noise_scale=noise_scale, grid=grid)
 
 
-def _take(start, slope, curvature, sigma, lower, upper, integer, time_unit, idx) -> TrajectoryLatent:
-    return make_trajectory_latent(start[idx], slope[idx], curvature, sigma, lower, upper, integer, time_unit)
+def _take(start, slope, curvature, sigma, lower, upper, integer, time_unit, idx, *, noise_pool=None,
+          noise_scale=None, grid=None):
+    return make_trajectory_latent(start[idx], slope[idx], curvature, sigma, lower, upper, integer, time_unit,
+                                  noise_pool=noise_pool, noise_scale=None if noise_scale is None else noise_scale[idx],
+                                  grid=grid)
+
+
+def _chol2(A: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor of a 2 x 2 positive semi-definite matrix (a zero column where it is singular)."""
+    l00 = np.sqrt(max(A[0, 0], 0.0))
+    l10 = A[1, 0] / l00 if l00 > 0 else 0.0
+    return np.array([[l00, 0.0], [l10, np.sqrt(max(A[1, 1] - l10 * l10, 0.0))]])
+
+
+def empirical_bayes(r, t, g, G, s2):
+    """``(u, e_std, c)`` for residuals ``r`` from the fixed effects, visit times ``t`` and patient codes ``g``.
+
+    ``u_i = A_i Z_i'r_i``, ``A_i = (s2 I + G S_i)^-1 G`` (``Z_i = [1, t]``, ``S_i = Z_i'Z_i``; ``G`` may be
+    singular): the BLUPs. ``e_std``: the conditional residuals ``e_i = r_i - Z_i u_i = s2 V_i^-1 r_i`` divided by
+    their model SD ``sqrt(s2 (1 - h_it))``, ``h_it = z_it'A_i z_it`` (NaN where that variance vanishes).
+    ``c = s2 [V_i^-2]_tt / [V_i^-1]_tt = (1 - 2 h_it + z_it'A_i S_i A_i z_it) / (1 - h_it)``: if the patient's
+    noise variance is ``rho s2`` instead of ``s2``, ``E[e_std^2] = 1 + (rho - 1) c``.
+    """
+    n = int(g.max()) + 1
+    Z = np.column_stack([np.ones_like(t), t])
+    S = np.zeros((n, 2, 2))
+    np.add.at(S, g, Z[:, :, None] * Z[:, None, :])
+    zr = np.zeros((n, 2))
+    np.add.at(zr, g, Z * r[:, None])
+    M = s2 * np.eye(2) + G[None] @ S
+    MinvG = np.linalg.solve(M, np.broadcast_to(G, M.shape))
+    u = np.einsum("nij,nj->ni", MinvG, zr)
+    e = r - np.einsum("ij,ij->i", Z, u[g])
+    h = np.einsum("ij,ijk,ik->i", Z, MinvG[g], Z)
+    ASA = (MinvG @ S @ MinvG)[g]
+    ok = 1.0 - h > 1e-10
+    e_std, c = np.full_like(e, np.nan), np.full_like(e, np.nan)
+    e_std[ok] = e[ok] / np.sqrt(s2 * (1.0 - h[ok]))
+    c[ok] = (1.0 - 2.0 * h[ok] + np.einsum("ij,ijk,ik->i", Z[ok], ASA[ok], Z[ok])) / (1.0 - h[ok])
+    return u, e_std, c
 
 
 class _ProfiledREML:
@@ -155,10 +225,29 @@ class TrajectoryModel:
     """Random intercept and slope model with quadratic mean decline, plus the visit and dropout process."""
 
     def __init__(self, *, min_visit_fraction: float = 0.05, covariate_by_time: bool = True,
-                 informative_dropout: bool = True):
+                 informative_dropout: bool = True, random_effects: str = "empirical", residuals: str = "empirical",
+                 random_effects_bandwidth: float | None = None, random_effects_neighbours: float = 0.1,
+                 residual_bins: int | None = None, value_grid: str = "auto"):
+        for name, value, allowed in (("random_effects", random_effects, ("empirical", "gaussian")),
+                                     ("residuals", residuals, ("empirical", "gaussian")),
+                                     ("value_grid", value_grid, ("auto", "none"))):
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+        if random_effects_bandwidth is not None and not 0.0 <= random_effects_bandwidth <= 1.0:
+            raise ValueError(f"random_effects_bandwidth must be in [0, 1], got {random_effects_bandwidth!r}")
+        if not 0.0 < random_effects_neighbours <= 1.0:
+            raise ValueError(f"random_effects_neighbours must be in (0, 1], got {random_effects_neighbours!r}")
+        if residual_bins is not None and int(residual_bins) < 1:
+            raise ValueError(f"residual_bins must be >= 1, got {residual_bins!r}")
         self.min_visit_fraction = min_visit_fraction
         self.covariate_by_time = covariate_by_time
         self.informative_dropout = informative_dropout
+        self.random_effects = random_effects
+        self.residuals = residuals
+        self.random_effects_bandwidth = random_effects_bandwidth
+        self.random_effects_neighbours = random_effects_neighbours
+        self.residual_bins = residual_bins
+        self.value_grid = value_grid
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: pd.DataFrame, schema) -> "TrajectoryModel":
@@ -180,7 +269,11 @@ class TrajectoryModel:
         self.lower_ = o.lower if o.lower is not None else float(y.min())
         self.upper_ = o.upper if o.upper is not None else float(y.max())
         self.integer_ = is_integer_valued(y)
+        values = np.unique(y)
+        repeats = self.value_grid == "auto" and not self.integer_ and 1 < len(values) <= len(y) / 2
+        self.grid_ = values if repeats else None
         self.time_unit_ = o.unit
+        self._fit_pools(y, t, codes, Xb)
         G11 = float(self.G_[1, 1])
         kappa = self.sigma_ ** 2 / G11 if G11 > 1e-12 * self.sigma_ ** 2 else 1e12
         mean_slope = self.slope_ + float(Xb.mean(axis=0) @ self.coef_slope_) if Xb.shape[1] else self.slope_
@@ -239,6 +332,67 @@ class TrajectoryModel:
         self.interactions_ = inter
         self._unpack(fe, p, s, quad)
 
+    def _fit_pools(self, y, t, g, Xb) -> None:
+        """The empirical random-effect pool (whitened BLUPs), the residual pool and the noise scale by level."""
+        X = Xb[g]
+        mean = (self.intercept_ + X @ self.coef_start_ + (self.slope_ + X @ self.coef_slope_) * t
+                + self.curvature_ * t * t)
+        u, e_std, c = empirical_bayes(y - mean, t, g, self.G_, self.sigma_ ** 2)
+        n = len(u)
+        self.re_pool_, self.noise_pool_, self.noise_knots_ = None, None, None
+        self.re_chol_ = _chol2(self.G_)
+        uc = u - u.mean(axis=0)
+        Lc = _chol2(uc.T @ uc / n)
+        spread = np.diag(Lc) > 1e-8 * (np.sqrt(np.diag(self.G_)) + 1e-300)
+        need = np.diag(self.re_chol_) > 1e-8 * np.sqrt(self.G_[0, 0] + 1e-300)
+        if n >= 20 and spread[0] and not np.any(need & ~spread):
+            w = np.zeros_like(uc)
+            w[:, 0] = uc[:, 0] / Lc[0, 0]
+            if spread[1]:
+                w[:, 1] = (uc[:, 1] - Lc[1, 0] * w[:, 0]) / Lc[1, 1]
+        else:
+            w = None
+        if self.random_effects == "empirical" and w is None:
+            self.fit_notes_.append(f"empirical random effects need >= 20 patients with BLUPs spread like G "
+                                   f"({n} patients): Gaussian random effects")
+        elif self.random_effects == "empirical":
+            fixed = self.intercept_ + Xb @ self.coef_start_
+            order = np.argsort(fixed, kind="stable")
+            self.re_pool_, self.re_keys_ = w[order], fixed[order]
+            self.re_neighbours_ = int(min(n, max(20, round(self.random_effects_neighbours * n))))
+        h = self.random_effects_bandwidth
+        self.re_bandwidth_ = float(n ** (-1 / 6)) if h is None else float(h)
+        if self.residuals == "gaussian":
+            return
+        ok = np.isfinite(e_std)
+        if ok.sum() < 20 or np.std(e_std[ok]) == 0:
+            self.fit_notes_.append(f"empirical residuals need >= 20 usable residuals ({int(ok.sum())}): "
+                                   "Gaussian noise")
+            return
+        e, c = e_std[ok], c[ok]
+        # noise variance ratio rho by the patient's start (unshrunk: recoloured BLUP intercept), per quantile bin
+        # 1 + sum(e_std^2 - 1) / sum(c) (moment estimator, see empirical_bayes), SD linear between bin medians
+        u0 = (w @ self.re_chol_.T)[:, 0] if w is not None else uc[:, 0]
+        key = (self.intercept_ + Xb @ self.coef_start_ + u0)[g][ok]
+        bins = int(np.clip(len(e) // 150, 1, 10)) if self.residual_bins is None else int(self.residual_bins)
+        if bins > 1:
+            edges = np.quantile(key, np.linspace(0, 1, bins + 1))
+            b = np.clip(np.searchsorted(edges, key, side="right") - 1, 0, bins - 1)
+            rho = 1.0 + np.bincount(b, e * e - 1.0, bins) / np.maximum(np.bincount(b, c, bins), 1e-12)
+            mid = np.array([np.median(key[b == k]) if np.any(b == k) else np.nan for k in range(bins)])
+            keep = np.isfinite(mid)
+            self.noise_knots_ = (mid[keep], np.sqrt(np.clip(rho[keep], 0.01, None)))
+            ratio = self.noise_scale(key) ** 2
+            e = e / np.sqrt(1.0 + (ratio - 1.0) * c)
+        self.noise_pool_ = (e - e.mean()) / np.std(e)
+
+    def noise_scale(self, start: np.ndarray) -> np.ndarray | None:
+        """Per-patient multiplier of ``sigma`` for a patient's ``start`` (``None`` when the scale is constant)."""
+        if getattr(self, "noise_knots_", None) is None:
+            return None
+        knots, scale = self.noise_knots_
+        return np.interp(np.asarray(start, dtype=float), knots, scale)
+
     @staticmethod
     def _exog(X, ts, quad, inter):
         cols = [np.ones_like(ts), *X.T, ts] + ([*(X * ts[:, None]).T] if inter else []) + ([ts * ts] if quad else [])
@@ -288,13 +442,32 @@ class TrajectoryModel:
 
     # ------------------------------------------------------------------ synthetic patients
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> TrajectoryLatent:
+        """Synthetic patients' latent trajectories for ``baseline`` (random effects as :attr:`random_effects`)."""
         X = self.design_.transform(baseline)
-        w, V = np.linalg.eigh(self.G_)
-        u = rng.standard_normal((len(X), 2)) @ (V * np.sqrt(np.maximum(w, 0.0))).T
+        pool = getattr(self, "re_pool_", None)
+        if pool is None:
+            w, V = np.linalg.eigh(self.G_)
+            u = rng.standard_normal((len(X), 2)) @ (V * np.sqrt(np.maximum(w, 0.0))).T
+        else:
+            h, n, k = self.re_bandwidth_, len(pool), self.re_neighbours_
+            if k < n:  # a donor among the k patients nearest in fixed-part start (ties in random order)
+                f = self.intercept_ + X @ self.coef_start_
+                lo = np.searchsorted(self.re_keys_, f, side="left")
+                hi = np.searchsorted(self.re_keys_, f, side="right")
+                pos = lo + np.floor(rng.random(len(X)) * (hi - lo + 1)).astype(int)
+                first = np.clip(pos - k // 2, 0, n - k)
+                j = first + rng.integers(0, k, size=len(X))
+            else:
+                j = rng.integers(0, n, size=len(X))
+            w = pool[j]
+            if h > 0:
+                w = np.sqrt(1.0 - h * h) * w + h * rng.standard_normal(w.shape)
+            u = w @ self.re_chol_.T
         start = self.intercept_ + X @ self.coef_start_ + u[:, 0]
         slope = self.slope_ + X @ self.coef_slope_ + u[:, 1]
         return make_trajectory_latent(start, slope, self.curvature_, self.sigma_, self.lower_, self.upper_,
-                                      self.integer_, self.time_unit_)
+                                      self.integer_, self.time_unit_, noise_pool=getattr(self, "noise_pool_", None),
+                                      noise_scale=self.noise_scale(start), grid=getattr(self, "grid_", None))
 
     def observe(self, latent: TrajectoryLatent, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """``(attended, y)``: a latent's realized values at the schedule ``(n, V)`` and the visits attended
