@@ -14,7 +14,7 @@ implementation (sdv-dev/CTGAN), on the matrix of :class:`~cohorts.generators.tab
 * Discriminator: PacGAN with ``pac`` (10) rows per input, Linear + LeakyReLU(0.2) + dropout(0.5) layers
   (``discriminator_dims``), one linear output; Wasserstein loss with gradient penalty (WGAN-GP, lambda 10, on
   per-pack random interpolates). Adam (2e-4, betas 0.5 / 0.9, weight decay 1e-6) for both;
-  ``max(n // batch_size, 1)`` steps per epoch, ``discriminator_steps`` (1) critic updates per generator update.
+  ``max(n // batch_size_, 1)`` steps per epoch, ``discriminator_steps`` (1) critic updates per generator update.
 
 Deterministic by construction: every torch draw (initialisation, ``z``, Gumbel noise, dropout masks drawn as
 explicit tensors, interpolation weights) uses a ``torch.Generator`` seeded from the numpy ``rng``, which also
@@ -31,10 +31,11 @@ discrete column it has, the generator's conditional vectors following the empiri
 Per-patient gradients of the WGAN-GP loss (which has second derivatives) come from
 ``torch.func.vmap(grad(...))``.
 
-Training length: ``epochs=None`` (default) is :func:`~cohorts.generators.tabular_nn.auto_epochs` with at least
-30 (300 from 3,000 rows, ``n / 10`` below; ``epochs_`` records it); a batch never exceeds the data (``batch_size``
-is lowered to the largest multiple of ``pac`` not above ``n``). A GAN needs thousands of steps: on trial-sized
-tables prefer ``copula`` or ``cart`` (Akiya et al. 2024), or raise ``epochs``. Cost (``bench/bench_tvae.py``,
+Training length: ``batch_size=None`` and ``epochs=None`` (defaults) follow
+:func:`~cohorts.generators.tabular_nn.auto_schedule`: a batch of ``n / 5`` rows within [50, 500] (a multiple of
+``pac``) and about 3,000 optimizer steps (at least 300 epochs, at most 3,000); ``batch_size_`` and ``epochs_``
+record them. A GAN needs thousands of steps, so small tables train many epochs; on trial-sized tables
+``copula`` or ``cart`` are usually better (Akiya et al. 2024). Cost (``bench/bench_tvae.py``,
 5,000 rows x 20 mixed columns, 2 shared CPU cores): the default 300 epochs (3,000 steps) fit in about 220 s,
 about 70 ms a step, mostly the residual generator's matrix products; 100,000 rows sample in 2.3-2.7 s.
 """
@@ -48,7 +49,7 @@ from cohorts.errors import NotFittedError
 from cohorts.generators import dp as _dp
 from cohorts.generators.base import register
 from cohorts.generators.sequential import SequentialGenerator
-from cohorts.generators.tabular_nn import (TabularTransformer, auto_epochs, gumbel_logits, init_linear, numpy_params,
+from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, gumbel_logits, init_linear, numpy_params,
                                            span_activate, span_lse, torch_layout, torch_single_thread)
 
 __all__ = ["CTGANBaseline", "CTGANGenerator"]
@@ -138,7 +139,7 @@ class CTGANBaseline:
     """CTGAN for a baseline table: ``fit(frame, numeric, categorical, *, rng, progress=None)`` and
     ``sample(n, *, rng)`` in the training dtypes (see the module docstring)."""
 
-    def __init__(self, *, epochs: int | None = None, batch_size: int = 500, embedding_dim: int = 128,
+    def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  generator_dims: tuple = (256, 256), discriminator_dims: tuple = (256, 256), pac: int = 10,
                  learning_rate: float = 2e-4, weight_decay: float = 1e-6, discriminator_steps: int = 1,
                  gp_lambda: float = 10.0, max_discrete_levels: int = 15, dp_epsilon: float | None = None,
@@ -156,14 +157,15 @@ class CTGANBaseline:
         if dp:
             _dp.check_epsilon(self.dp_epsilon)
         self.pac_ = 1 if dp else int(self.pac)
-        if self.batch_size % self.pac_:
+        if self.batch_size is not None and self.batch_size % self.pac_:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of pac ({self.pac_})")
         if progress is not None:
             progress(0.0, "fitting the data transformer")
         tr = TabularTransformer(max_discrete_levels=self.max_discrete_levels).fit(frame, numeric, categorical,
                                                                                    rng=rng)
         self.transformer_, self.privacy_, self.loss_history_ = tr, None, []
-        self.epochs_ = auto_epochs(len(frame), 30) if self.epochs is None else int(self.epochs)
+        self.batch_size_, self.epochs_ = auto_schedule(len(frame), batch_size=self.batch_size, epochs=self.epochs,
+                                                       multiple=self.pac_)
         matrix = tr.transform(frame)
         self.sampler_ = _CondSampler(tr.category_codes(matrix), tr.layout_.widths[tr.layout_.conditional])
         seed = _dp.seed_from(rng)
@@ -184,7 +186,7 @@ class CTGANBaseline:
         tl = torch_layout(tr.layout_)
         x_all = torch.from_numpy(matrix.astype(np.float32))
         n, d_in = len(matrix), tr.dim_ + cs.dim
-        bs = int(min(self.batch_size, max(pac, n // pac * pac)))
+        bs = self.batch_size_
         gen = _build_generator(self.embedding_dim + cs.dim, self.generator_dims, tr.dim_, g)
         layers, w = [], d_in * pac
         for h in (*self.discriminator_dims, 1):
@@ -351,7 +353,7 @@ class CTGANGenerator(SequentialGenerator):
     description = ("CTGAN (conditional WGAN-GP with training-by-sampling, Xu et al. 2019; optional DP-SGD on the "
                    "discriminator) for baseline covariates; Weibull PH / mixed model / linear / logistic outcome model")
 
-    def __init__(self, *, epochs: int | None = None, batch_size: int = 500, embedding_dim: int = 128,
+    def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  generator_dims: tuple = (256, 256), discriminator_dims: tuple = (256, 256), pac: int = 10,
                  learning_rate: float = 2e-4, discriminator_steps: int = 1, max_discrete_levels: int = 15,
                  dp_epsilon: float | None = None, dp_delta: float | None = None, dp_max_grad_norm: float = 1.0,

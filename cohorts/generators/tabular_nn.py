@@ -43,7 +43,7 @@ from cohorts.errors import InvalidDataError, NotFittedError
 from cohorts.generators.copula import _restore_dtype
 from cohorts.generators.regression import category_levels, is_integer_valued
 
-__all__ = ["TabularTransformer", "Span", "SpanLayout", "gumbel_logits", "torch_single_thread", "auto_epochs"]
+__all__ = ["TabularTransformer", "Span", "SpanLayout", "gumbel_logits", "torch_single_thread", "auto_schedule", "TARGET_STEPS"]
 
 
 @dataclass(frozen=True)
@@ -273,11 +273,27 @@ class TabularTransformer:
         return pd.DataFrame(out, index=pd.RangeIndex(n), columns=self.columns_)
 
 
-def auto_epochs(n: int, minimum: int) -> int:
-    """Default number of epochs for ``n`` training rows: 300 (the reference implementations') from 3,000 rows,
-    ``n / 10`` below that, at least ``minimum``. Small tables are also small studies: fewer passes keep training
-    short where a neural model has little to learn from (and where the copula or CART is the better choice)."""
-    return int(min(300, max(minimum, n // 10)))
+#: optimizer steps the default schedule aims for (the reference 300 epochs of 10 batches, as on 5,000 rows)
+TARGET_STEPS = 3000
+
+
+def auto_schedule(n: int, *, batch_size: int | None, epochs: int | None, multiple: int = 1,
+                  target_steps: int = TARGET_STEPS) -> tuple[int, int]:
+    """``(batch size, epochs)`` for ``n`` training rows; explicit values win.
+
+    What a network learns depends on its number of optimizer steps, not of passes: 300 epochs of one batch
+    (a 480-row table at batch 500) is 300 steps and leaves it untrained. The default batch is ``n / 5`` within
+    [50, 500] (a multiple of ``multiple``, the PacGAN pack size), and the default epochs give about
+    ``target_steps`` steps, at least 300 epochs (the reference implementations') and at most 3,000. On 5,000 rows
+    this is the reference schedule (batch 500, 300 epochs); on 480 rows batch 96 and 600 epochs.
+    """
+    if batch_size is None:
+        batch_size = min(500, max(50, n // 5))
+    bs = max(multiple, int(min(batch_size, max(multiple, n))) // multiple * multiple)
+    if epochs is None:
+        steps_per_epoch = max(n // bs, 1)
+        epochs = int(min(3000, max(300, -(-target_steps // steps_per_epoch))))
+    return bs, int(epochs)
 
 
 # ---------------------------------------------------------------------- torch helpers (torch imported lazily)

@@ -11,10 +11,10 @@ Loss per row, summed over columns, times ``loss_factor`` (2), plus the KL diverg
   learned ``sigma_j`` per continuous column (clamped to ``[0.01, 1]`` after every step);
 * softmax spans (modes, levels, missingness): cross-entropy.
 
-Adam (learning rate 1e-3, weight decay 1e-5), mini-batches of ``batch_size`` (500) over ``epochs`` shuffled
-passes. ``epochs=None`` (default) is :func:`~cohorts.generators.tabular_nn.auto_epochs` with at least 100:
-300 epochs as in the reference implementation from 3,000 rows, ``n / 10`` (at least 100) below; ``epochs_``
-records the number used. ``bench/bench_tvae.py`` (5,000 rows x 20 mixed columns, 2 shared CPU cores): fit 54 s
+Adam (learning rate 1e-3, weight decay 1e-5), mini-batches over shuffled passes. ``batch_size=None`` and
+``epochs=None`` (defaults) follow :func:`~cohorts.generators.tabular_nn.auto_schedule`: a batch of ``n / 5``
+rows within [50, 500] and about 3,000 optimizer steps (at least 300 epochs, at most 3,000), which is the
+reference schedule (batch 500, 300 epochs) from 5,000 rows; ``batch_size_`` and ``epochs_`` record them. ``bench/bench_tvae.py`` (5,000 rows x 20 mixed columns, 2 shared CPU cores): fit 54 s
 at the default 300 epochs, 100,000 rows sampled in 1.4-1.9 s.
 
 Sampling: ``z ~ N(0, I)`` from the numpy ``rng``, the decoder evaluated in numpy (float32, the trained
@@ -45,7 +45,7 @@ from cohorts.errors import NotFittedError
 from cohorts.generators import dp as _dp
 from cohorts.generators.base import register
 from cohorts.generators.sequential import SequentialGenerator
-from cohorts.generators.tabular_nn import (TabularTransformer, auto_epochs, gumbel_logits, init_linear, numpy_params,
+from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, gumbel_logits, init_linear, numpy_params,
                                            span_cross_entropy, span_targets, torch_layout,
                                            torch_single_thread)
 
@@ -93,7 +93,7 @@ class TVAEBaseline:
     """TVAE for a baseline table: ``fit(frame, numeric, categorical, *, rng, progress=None)`` and
     ``sample(n, *, rng)`` in the training dtypes (see the module docstring)."""
 
-    def __init__(self, *, epochs: int | None = None, batch_size: int = 500, embedding_dim: int = 128,
+    def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  hidden_dims: tuple = (128, 128), learning_rate: float = 1e-3, weight_decay: float = 1e-5,
                  loss_factor: float = 2.0, max_discrete_levels: int = 15, dp_epsilon: float | None = None,
                  dp_delta: float | None = None, dp_max_grad_norm: float = 1.0, discrete: str = "sample"):
@@ -116,7 +116,7 @@ class TVAEBaseline:
                                                                                    rng=rng)
         self.transformer_ = tr
         self.privacy_, self.loss_history_ = None, []
-        self.epochs_ = auto_epochs(len(frame), 100) if self.epochs is None else int(self.epochs)
+        self.batch_size_, self.epochs_ = auto_schedule(len(frame), batch_size=self.batch_size, epochs=self.epochs)
         seed = _dp.seed_from(rng)
         if tr.dim_ == 0:
             self.decoder_, self.sigma_ = [], np.zeros(0, dtype=np.float32)
@@ -134,7 +134,7 @@ class TVAEBaseline:
         vae = _build_vae(tr.dim_, n_alpha, self.embedding_dim, self.hidden_dims, g)
         tl = torch_layout(tr.layout_)
         opt = torch.optim.Adam(vae.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay, foreach=True)
-        n, bs, epochs = len(matrix), int(min(self.batch_size, len(matrix))), self.epochs_
+        n, bs, epochs = len(matrix), self.batch_size_, self.epochs_
 
         def loss_of(x, t, model):
             eps = torch.randn(len(x), self.embedding_dim, generator=g)
@@ -222,7 +222,7 @@ class TVAEGenerator(SequentialGenerator):
     description = ("TVAE (variational autoencoder on mode-normalized columns, Xu et al. 2019; optional DP-SGD) for "
                    "baseline covariates; Weibull PH / random-slope mixed model / linear / logistic outcome model")
 
-    def __init__(self, *, epochs: int | None = None, batch_size: int = 500, embedding_dim: int = 128,
+    def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  hidden_dims: tuple = (128, 128), learning_rate: float = 1e-3, max_discrete_levels: int = 15,
                  dp_epsilon: float | None = None, dp_delta: float | None = None, dp_max_grad_norm: float = 1.0,
                  discrete: str = "sample", min_visit_fraction: float = 0.05, covariate_by_time: bool = True):

@@ -91,7 +91,7 @@ LATENT = {"tte": SurvivalLatent, "longitudinal": TrajectoryLatent, "continuous":
           "binary": BinaryLatent}
 _FITTED: dict = {}
 #: cheaper settings for the contract run only (the contract does not depend on them)
-CONTRACT_PARAMS = {"auto": {"candidates": ("copula", "cart")}}
+CONTRACT_PARAMS = {"auto": {"candidates": ("copula", "cart")}, "tvae": {"epochs": 40}, "ctgan": {"epochs": 20}}
 
 
 def contract_generator(name):

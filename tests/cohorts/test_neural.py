@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 from cohorts.generators import get_generator  # noqa: E402
 from cohorts.generators.ctgan import CTGANBaseline, _build_generator  # noqa: E402
 from cohorts.generators.dp import MECHANISM, default_delta  # noqa: E402
-from cohorts.generators.tabular_nn import (TabularTransformer, auto_epochs, span_activate,  # noqa: E402
+from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, span_activate,  # noqa: E402
                                            span_cross_entropy, span_targets, torch_layout)
 from cohorts.generators.tvae import TVAEBaseline  # noqa: E402
 from cohorts.schema import CohortSchema  # noqa: E402
@@ -119,9 +119,16 @@ def test_fast_span_operations_match_torch_reference():
     torch.testing.assert_close(span_cross_entropy(logits, targets, tl), ref)
 
 
-def test_auto_epochs_rule():
-    assert auto_epochs(137, 100) == 100 and auto_epochs(137, 30) == 30
-    assert auto_epochs(1500, 30) == 150 and auto_epochs(5000, 30) == 300 and auto_epochs(10**6, 100) == 300
+def test_auto_schedule_targets_optimizer_steps():
+    # the reference schedule from 5,000 rows: batch 500, 300 epochs = 3,000 steps
+    assert auto_schedule(5000, batch_size=None, epochs=None) == (500, 300)
+    assert auto_schedule(10**6, batch_size=None, epochs=None) == (500, 300)
+    # small tables: smaller batches and more passes, so that training still takes about 3,000 steps
+    assert auto_schedule(480, batch_size=None, epochs=None) == (96, 600)
+    assert auto_schedule(96, batch_size=None, epochs=None) == (50, 3000)
+    # PacGAN: the batch is a multiple of the pack; explicit values win (the batch never exceeds the data)
+    assert auto_schedule(480, batch_size=None, epochs=None, multiple=10) == (90, 600)
+    assert auto_schedule(480, batch_size=500, epochs=7, multiple=10) == (480, 7)
 
 
 # ---------------------------------------------------------------------- fitted models (small, fast)
