@@ -1,12 +1,14 @@
 """Fidelity and privacy of every generator family on the real cohorts (the table in docs/generators.md).
 
-Usage: ``python bench/generator_fidelity.py [--seed 1] [--families copula,cart,tvae,ctgan] [--out docs/generators.md]``
+Usage: ``python bench/generator_fidelity.py [--seeds 3] [--families copula,cart,tvae,ctgan] [--out FILE.md]``
 
 For each cohort (VA lung, GBSG-2: time to event; the ddI/ddC trial's repeated sqrt(CD4): longitudinal) the
 patients are split 70/30 by id with ``evaluation_stream(seed)``; every family is trained on the same 70 % and
 scored against the same 30 % by :func:`cohorts.compare.compare_families` (detection AUC of held-out real vs
 synthetic patients, Kaplan-Meier sup distance or per-visit mean |SMD|, exact-copy rate, membership-inference
-AUC, TSTR/TRTR utility ratio). Not part of the test suite: it trains the neural families at full size.
+AUC, TSTR/TRTR utility ratio). Each figure is the mean over ``--seeds`` splits (seeds 1..k) with its standard
+deviation: on 40-200 held-out patients one split's detection AUC moves by several hundredths. Not part of the
+test suite: it trains the neural families at full size.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ COHORTS = {
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seeds", type=int, default=3, help="number of splits averaged (seeds 1..k)")
     ap.add_argument("--families", default="copula,cart,tvae,ctgan")
     ap.add_argument("--out", default=None, help="write the Markdown table here")
     args = ap.parse_args()
@@ -53,14 +55,23 @@ def main() -> int:
     for label, (file, schema_dict) in COHORTS.items():
         schema = CohortSchema.from_dict(schema_dict)
         data = pd.read_csv(DATA / file)
-        train, holdout = split_train_holdout(data, schema, rng=evaluation_stream(args.seed))
-        start = time.perf_counter()
-        table, _, _ = compare_families(train, holdout, schema, families, rng=evaluation_stream(args.seed + 1))
-        print(f"{label}: {time.perf_counter() - start:.1f} s", file=sys.stderr)
-        table.insert(0, "cohort", label)
-        blocks.append(table)
-    out = pd.concat(blocks, ignore_index=True)
-    md = out.to_markdown(index=False, floatfmt=".3f") if _has_tabulate() else out.to_string(index=False)
+        for seed in range(1, args.seeds + 1):
+            train, holdout = split_train_holdout(data, schema, rng=evaluation_stream(seed))
+            start = time.perf_counter()
+            table, _, _ = compare_families(train, holdout, schema, families, rng=evaluation_stream(seed + 1000))
+            print(f"{label}, seed {seed}: {time.perf_counter() - start:.1f} s", file=sys.stderr, flush=True)
+            table.insert(0, "cohort", label)
+            blocks.append(table)
+    raw = pd.concat(blocks, ignore_index=True)
+    metrics = ["detection_auc", "outcome_distance", "exact_copy_rate", "membership_auc", "utility_ratio",
+               "training_seconds"]
+    g = raw.groupby(["cohort", "family"], sort=False)[metrics]
+    mean, sd = g.mean(), g.std()
+    out = mean.copy()
+    for m in metrics:
+        out[m] = [f"{a:.3f} ± {b:.3f}" if m != "training_seconds" else f"{a:.1f}" for a, b in zip(mean[m], sd[m])]
+    out = out.reset_index()
+    md = out.to_markdown(index=False) if _has_tabulate() else out.to_string(index=False)
     print(md)
     if args.out:
         Path(args.out).write_text(md + "\n", encoding="utf-8")

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from cohorts.errors import InvalidDataError, NotFittedError
-from cohorts.generators.regression import category_levels, is_integer_valued
+from cohorts.generators.regression import category_levels, is_integer_valued, level_mask
 
 __all__ = ["GaussianCopula", "nearest_correlation", "attenuation"]
 
@@ -71,7 +71,7 @@ class _Marginal:
             self.p = (np.arange(1, n + 1) - 0.5) / n
         else:
             self.levels = np.asarray(levels, dtype=object) if levels is not None else np.unique(values)
-            counts = np.array([np.sum(_level_mask(values, lv)) for lv in self.levels], dtype=float)
+            counts = np.array([np.sum(level_mask(values, lv)) for lv in self.levels], dtype=float)
             self.cum = np.cumsum(counts) / counts.sum()
             self.cum[-1] = 1.0
 
@@ -83,7 +83,7 @@ class _Marginal:
             return lo, hi
         idx = np.empty(len(values), dtype=int)
         for k, lv in enumerate(self.levels):
-            idx[_level_mask(values, lv)] = k
+            idx[level_mask(values, lv)] = k
         cum0 = np.r_[0.0, self.cum]
         return cum0[idx], cum0[idx + 1]
 
@@ -104,13 +104,6 @@ class _Marginal:
     @property
     def n_levels(self) -> int:
         return len(np.unique(self.x)) if self.kind == "continuous" else len(self.levels)
-
-
-def _level_mask(values: np.ndarray, level) -> np.ndarray:
-    out = np.zeros(len(values), dtype=bool)
-    present = ~pd.isna(values)
-    out[present] = values[present] == level
-    return out
 
 
 class GaussianCopula:

@@ -23,7 +23,7 @@ import scipy.linalg
 from cohorts.errors import InvalidDataError
 from cohorts.generators.latent import BinaryLatent, ContinuousLatent
 
-__all__ = ["BaselineDesign", "ContinuousModel", "BinaryModel", "category_levels", "is_integer_valued"]
+__all__ = ["BaselineDesign", "ContinuousModel", "BinaryModel", "category_levels", "is_integer_valued", "level_mask"]
 
 
 def is_integer_valued(values) -> bool:
@@ -43,7 +43,8 @@ def category_levels(s: pd.Series) -> list:
         return list(observed)
 
 
-def _equals(values: np.ndarray, level) -> np.ndarray:
+def level_mask(values: np.ndarray, level) -> np.ndarray:
+    """``values == level`` elementwise, False where a value is missing (any dtype, object arrays included)."""
     out = np.zeros(len(values), dtype=bool)
     present = ~pd.isna(values)
     out[present] = values[present] == level
@@ -92,7 +93,7 @@ class BaselineDesign:
         for c in self.categorical_:
             values = frame[c].to_numpy(dtype=object)
             _, levels, has_na = self.levels_[c]
-            cols += [_equals(values, lv).astype(float) for lv in levels]
+            cols += [level_mask(values, lv).astype(float) for lv in levels]
             if has_na:
                 cols.append(pd.isna(values).astype(float))
         return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
@@ -167,7 +168,7 @@ class BinaryModel:
         if len(levels) == 1:
             levels = [0, 1] if levels[0] in (0, 1) else [None, levels[0]]
         self.levels_ = levels  # levels_[1] is the response coded 1
-        y = _equals(s.to_numpy(dtype=object), levels[1]).astype(float)
+        y = level_mask(s.to_numpy(dtype=object), levels[1]).astype(float)
         self.design_ = BaselineDesign().fit(baseline, numeric, categorical)
         X = np.column_stack([np.ones(len(y)), self.design_.transform(baseline)])
         self.fit_notes_ = []
