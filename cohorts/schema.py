@@ -35,7 +35,8 @@ import pandas as pd
 
 from cohorts.errors import InvalidDataError
 
-__all__ = ["CohortSchema", "OutcomeSpec", "OUTCOME_TYPES", "TIME_UNITS", "DAYS_PER_UNIT"]
+__all__ = ["CohortSchema", "OutcomeSpec", "OUTCOME_TYPES", "TIME_UNITS", "DAYS_PER_UNIT", "toml_literal",
+           "is_integer_valued"]
 
 OUTCOME_TYPES = ("tte", "continuous", "binary", "longitudinal")
 TIME_UNITS = ("days", "weeks", "months", "years")
@@ -181,12 +182,7 @@ class CohortSchema:
 
     def to_toml(self) -> str:
         """TOML text that :meth:`from_toml` reads back to an equal schema."""
-        def lit(v):
-            if isinstance(v, str):
-                return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-            if isinstance(v, list):
-                return "[" + ", ".join(lit(x) for x in v) + "]"
-            return repr(float(v)) if isinstance(v, float) else str(v)
+        lit = toml_literal
         d = self.to_dict()
         lines = [f"id = {lit(d['id'])}", "", "[baseline]"]
         lines += [f"{k} = {lit(v)}" for k, v in d["baseline"].items()]
@@ -298,9 +294,25 @@ def _outcome_from_dict(out: dict[str, Any]) -> tuple[OutcomeSpec | None, list[st
                        upper=bounds.get("upper")), problems
 
 
-def _is_integer_valued(s: pd.Series) -> bool:
-    v = pd.to_numeric(s, errors="coerce").dropna().to_numpy(dtype=float)
-    return v.size > 0 and bool(np.all(np.equal(np.floor(v), v)))
+def is_integer_valued(values) -> bool:
+    """True when every non-missing value is a whole number (and there is at least one)."""
+    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
+    return v.size > 0 and bool(np.all(np.floor(v) == v))
+
+
+def toml_literal(v) -> str:
+    """A TOML literal for a bool, number, string or list of them (what schema and scenario files hold)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        escaped = v.replace("\\", "\\\\").replace('"', '\\"')
+        escaped = "".join(c if c >= " " and c != "\x7f" else f"\\u{ord(c):04x}" for c in escaped)
+        return f'"{escaped}"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(toml_literal(x) for x in v) + "]"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
 
 
 # ------------------------------------------------------------------ inference helpers
@@ -423,6 +435,6 @@ def _baseline_kind(s: pd.Series, max_categories: int) -> str | None:
     if pd.api.types.is_bool_dtype(s):
         return "categorical"
     if pd.api.types.is_numeric_dtype(s):
-        few_codes = levels <= 5 and _is_integer_valued(values)
+        few_codes = levels <= 5 and is_integer_valued(values)
         return "categorical" if levels <= 2 or few_codes else "numeric"
     return "categorical" if levels <= max_categories else None

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from cohorts.errors import InvalidScenarioError
+from cohorts.schema import toml_literal as _lit
 from trials.design import EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
 
 __all__ = ["CohortRef", "Scenario", "load_scenario", "parse_scenario_text", "parse_scenario", "scenario_to_toml"]
@@ -297,18 +298,6 @@ def load_scenario(path: str | Path) -> Scenario:
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise InvalidScenarioError(f"cannot read {path} as UTF-8 text: {exc}") from None
     return parse_scenario_text(text, base_dir=path.resolve().parent, source=path)
-
-
-def _lit(v) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_lit(x) for x in v) + "]"
-    if isinstance(v, float):
-        return repr(v)
-    return str(v)
 
 
 def scenario_to_toml(s: Scenario) -> str:

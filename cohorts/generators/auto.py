@@ -64,9 +64,8 @@ class AutoGenerator(CohortGenerator):
             progress(k / (k + 1), f"auto: refitting {self.selected_} on all patients")
         self.chosen_ = get_generator(self.selected_, **self.candidate_params.get(self.selected_, {})).fit(
             data, schema, rng=refit_rng)
-        order = self.scores_
         self.fit_notes_ = [f"auto selected {self.selected_} (held-out detection AUC "
-                           f"{order['detection_auc'].iloc[0]:.3f})"] + list(getattr(self.chosen_, "fit_notes_", []))
+                           f"{self.scores_['detection_auc'].iloc[0]:.3f})"] + list(getattr(self.chosen_, "fit_notes_", []))
         self.privacy_ = getattr(self.chosen_, "privacy_", None)
         if progress is not None:
             progress(1.0, f"auto: {self.selected_} selected")

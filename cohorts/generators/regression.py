@@ -22,14 +22,9 @@ import scipy.linalg
 
 from cohorts.errors import InvalidDataError
 from cohorts.generators.latent import BinaryLatent, ContinuousLatent
+from cohorts.schema import is_integer_valued
 
 __all__ = ["BaselineDesign", "ContinuousModel", "BinaryModel", "category_levels", "is_integer_valued", "level_mask"]
-
-
-def is_integer_valued(values) -> bool:
-    """True when every non-missing value is a whole number (and there is at least one)."""
-    v = pd.to_numeric(pd.Series(values), errors="coerce").dropna().to_numpy(dtype=float)
-    return v.size > 0 and bool(np.all(np.floor(v) == v))
 
 
 def category_levels(s: pd.Series) -> list:

@@ -217,3 +217,11 @@ def test_infer_rejects_unknown_hints_with_suggestions():
     assert "id='patientid' is not a column of the data (did you mean 'patient_id'?)" in problems[0]
     assert "event='Death' is not a column of the data (did you mean 'death'?)" in problems[1]
     assert "outcome_type='survival' is unknown" in problems[2]
+
+
+def test_toml_literal_round_trips_awkward_values():
+    import tomllib
+
+    from cohorts.schema import toml_literal
+    for v in ['quote " and back\\slash', "line\nbreak\ttab\x7f", True, False, 1.5, float("inf"), 3, ["x", 2, 0.5], "é"]:
+        assert tomllib.loads(f"v = {toml_literal(v)}")["v"] == v
