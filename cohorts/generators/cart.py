@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
 
 from cohorts.errors import InvalidDataError, InvalidScenarioError, NotFittedError
 from cohorts.generators.base import register
@@ -149,6 +148,7 @@ class SequentialCART:
         return order + [c for c in columns if c not in order]
 
     def _tree(self, classify: bool, rng: np.random.Generator):
+        from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor  # lazy: keeps `insilico` start-up fast
         kind = DecisionTreeClassifier if classify else DecisionTreeRegressor
         return kind(min_samples_leaf=int(self.min_samples_leaf), max_depth=self.max_depth,
                     random_state=int(rng.integers(2**31)))

@@ -35,8 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import BayesianGaussianMixture
 from threadpoolctl import threadpool_limits
 
 from cohorts.errors import InvalidDataError, NotFittedError
@@ -155,6 +153,9 @@ class TabularTransformer:
         return self
 
     def _fit_modes(self, col: _Column, v: np.ndarray, n_unique: int, rng: np.random.Generator) -> None:
+        from sklearn.exceptions import ConvergenceWarning  # lazy: keeps `insilico` start-up fast
+        from sklearn.mixture import BayesianGaussianMixture
+
         gmm = BayesianGaussianMixture(n_components=min(self.max_modes, n_unique), weight_concentration_prior=1e-3,
                                       weight_concentration_prior_type="dirichlet_process", max_iter=100, n_init=1,
                                       covariance_type="diag",
