@@ -19,7 +19,7 @@ from scipy import stats
 from cohorts.schema import CohortSchema
 
 __all__ = ["COLORS", "power_curve_figure", "marginals_figure", "trajectory_figure", "km_figure",
-           "validation_figures", "clopper_pearson"]
+           "validation_figures"]
 
 #: one colour per role, used by every figure
 COLORS = {
@@ -36,17 +36,6 @@ def _rgba(hex_colour: str, alpha: float) -> str:
     h = hex_colour.lstrip("#")
     r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
     return f"rgba({r},{g},{b},{alpha})"
-
-
-def clopper_pearson(k, n, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
-    """Exact binomial interval for ``k`` successes out of ``n`` (vectorised)."""
-    k = np.asarray(k, dtype=float)
-    n = np.asarray(n, dtype=float)
-    a = (1 - level) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lo = np.where(k > 0, stats.beta.ppf(a, k, n - k + 1), 0.0)
-        hi = np.where(k < n, stats.beta.ppf(1 - a, k + 1, n - k), 1.0)
-    return lo, hi
 
 
 def _band(x, lo, hi, colour: str, name: str, *, shape: str = "linear", legendgroup: str | None = None,
@@ -75,7 +64,7 @@ def power_curve_figure(result) -> go.Figure:
     power = np.asarray(result.power, dtype=float)
     lo, hi = np.asarray(result.power_ci_low, dtype=float), np.asarray(result.power_ci_high, dtype=float)
     t1 = np.asarray(result.type1_by_n, dtype=float)
-    t1_lo, t1_hi = clopper_pearson(np.rint(t1 * reps), reps)
+    t1_lo, t1_hi = result.type1_by_n_ci()
     effect = result.design.effect.describe()
 
     fig = go.Figure()

@@ -14,7 +14,6 @@ import json
 import platform
 import sys
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import jinja2

@@ -18,10 +18,11 @@ from statsmodels.duration.survfunc import SurvfuncRight
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis import plots, report
-from analysis.plots import (clopper_pearson, km_figure, marginals_figure, power_curve_figure, trajectory_figure,
+from analysis.plots import (km_figure, marginals_figure, power_curve_figure, trajectory_figure,
                             validation_figures)
 from analysis.power_result import PowerResult
 from analysis.report import build_html_report, package_versions
+from cohorts import provenance
 from cohorts.cohort import Cohort
 from cohorts.schema import CohortSchema
 from trials.design import Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
@@ -122,12 +123,14 @@ def test_power_curve_traces_and_reference_lines(result):
     assert "N" in fig.layout.xaxis.title.text
 
 
-def test_clopper_pearson_matches_statsmodels():
-    k, n = np.array([0, 3, 50, 200]), 200
-    lo, hi = clopper_pearson(k, n)
-    slo, shi = proportion_confint(k, n, method="beta")
-    np.testing.assert_allclose(lo, np.nan_to_num(slo), atol=1e-10)
-    np.testing.assert_allclose(hi, np.nan_to_num(shi, nan=1.0), atol=1e-10)
+def test_type1_band_is_the_exact_binomial_interval_of_each_n(result):
+    fig = power_curve_figure(result)
+    lower = next(t for t in fig.data if t.name == "type I error 95% MC interval")
+    upper = next(t for t in fig.data if t.name == "type I error 95% MC interval upper")
+    k = np.rint(np.asarray(result.type1_by_n) * result.settings.replicates)
+    slo, shi = proportion_confint(k, result.settings.replicates, method="beta")
+    np.testing.assert_allclose(lower.y, np.nan_to_num(slo), atol=1e-10)
+    np.testing.assert_allclose(upper.y, np.nan_to_num(shi, nan=1.0), atol=1e-10)
 
 
 def test_marginals_one_panel_per_covariate(long_cohort):
@@ -233,14 +236,14 @@ def test_report_with_scenario_text_and_default_figures(long_cohort, result):
 
 
 def test_package_versions_survive_missing_torch(monkeypatch):
-    real = report.metadata.version
+    real = provenance.metadata.version
 
     def fake(name):
         if name == "torch":
-            raise report.metadata.PackageNotFoundError(name)
+            raise provenance.metadata.PackageNotFoundError(name)
         return real(name)
 
-    monkeypatch.setattr(report.metadata, "version", fake)
+    monkeypatch.setattr(provenance.metadata, "version", fake)
     v = package_versions()
     assert v["torch"] == "not installed"
     for k in ("python", "numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "plotly", "streamlit"):
