@@ -8,6 +8,7 @@ pg = st.navigation([
     st.Page("app_pages/generator.py", title="Generator", icon=":material/model_training:"),
     st.Page("app_pages/design.py", title="Design", icon=":material/tune:"),
     st.Page("app_pages/power.py", title="Power", icon=":material/monitoring:"),
+    st.Page("app_pages/outcome.py", title="Outcome", icon=":material/insights:"),
     st.Page("app_pages/report.py", title="Report", icon=":material/description:"),
 ])
 pg.run()

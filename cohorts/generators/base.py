@@ -73,6 +73,8 @@ class CohortGenerator(ABC):
         self.training_seconds_ = time.perf_counter() - start
         self.schema_ = schema
         self.n_train_ = int(data[schema.id].nunique())
+        from cohorts.generators.disclosure import unique_record_hashes
+        self.unique_record_hashes_ = unique_record_hashes(data, schema)
         return self
 
     @abstractmethod
@@ -96,11 +98,23 @@ class CohortGenerator(ABC):
     @abstractmethod
     def _draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw: ...
 
-    def sample(self, n: int, *, rng: np.random.Generator, conditions=None) -> pd.DataFrame:
-        """Synthetic patients in the schema's format; ``frame.attrs`` holds the draw's ``info``."""
+    def sample(self, n: int, *, rng: np.random.Generator, conditions=None,
+               redraw_replicated_uniques: bool = True) -> pd.DataFrame:
+        """Synthetic patients in the schema's format; ``frame.attrs`` holds the draw's ``info``.
+
+        Synthetic patients identical to a training patient whose record is unique in the training data are
+        redrawn (see :mod:`cohorts.generators.disclosure`); ``frame.attrs`` counts them
+        (``replicated_uniques_redrawn``, ``replicated_uniques_left``). Pass ``redraw_replicated_uniques=False``
+        to keep the raw draw.
+        """
         draw = self.draw(n, rng=rng, conditions=conditions)
         frame = self._realize(draw, rng=rng)
-        frame.attrs.update(draw.info)
+        info = dict(draw.info)
+        if redraw_replicated_uniques:
+            from cohorts.generators.disclosure import redraw_replicated_uniques as redraw
+            frame, info["replicated_uniques_redrawn"], info["replicated_uniques_left"] = redraw(
+                self, frame, rng=rng, conditions=conditions)
+        frame.attrs.update(info)
         return frame
 
     @abstractmethod
