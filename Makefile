@@ -25,7 +25,8 @@ test: $(VENV)/.installed
 	$(PY) -m pytest -n 2 --durations=15 $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
-	$(PY) bench/run.py
+	$(PY) bench/bench_estimators.py
+	$(PY) bench/bench_mmrm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -8,6 +8,7 @@
     insilico sample DIR --n N --seed N --out FILE.csv [--criteria EXPR]
     insilico evaluate DIR --data DATA [--json]
     insilico import proact SOURCE --out DIR | insilico import adam --adsl F (--adtte F | --bds F) --out DIR
+    insilico analyze DATA --endpoint tte|continuous|binary|longitudinal --arm COL --treated VALUE [...] [--json]
 
 Exit status: 0 on success, 2 for a user error (bad scenario, bad data: the message says what to fix),
 1 for anything unexpected. With ``--json`` stdout carries exactly one JSON object; progress goes to stderr.
@@ -86,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     from cli_generators import add_generator_commands, add_import_command
     add_generator_commands(sub)
     add_import_command(sub)
+    from cli_analyze import add_analyze_command
+    add_analyze_command(sub)
     return p
 
 

@@ -31,6 +31,11 @@ ANALYSIS_OUTCOME = {
     "cox": "tte",               # Cox PH on arm, Efron ties, Wald test
     "ttest": "continuous",      # Welch two-sample t-test
     "proportions": "binary",    # two-sample z-test of proportions (pooled variance), risk difference
+    "risk_difference": "binary",  # risk difference, Newcombe hybrid score CI, pooled z-test
+    "risk_ratio": "binary",     # risk ratio, log (Katz) CI, Wald z-test on log RR
+    "logistic": "binary",       # logistic regression odds ratio, Wald test
+    "mmrm": "longitudinal",     # MMRM: change ~ visit x arm + visit x baseline, unstructured, REML, Satterthwaite
+    "random_slope": "longitudinal",  # random intercept and slope model, time x arm (slope difference)
 }
 
 
