@@ -20,6 +20,7 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
+from analysis.report_trial import example_trial_context
 from cohorts.provenance import PACKAGES
 from cohorts.provenance import package_versions as _package_versions
 
@@ -216,5 +217,6 @@ def build_html_report(*, title: str, cohort, generator, scenario_or_design, resu
         "versions": package_versions(),
         "platform": f"{platform.platform()} ({platform.machine()}), {sys.implementation.name}",
         "result_json": json.dumps(result.to_json_dict(), indent=2),
+        "trial": example_trial_context(generator, design, int(max(result.n_total)), seed, float(settings.alpha)),
     }
     return _env().get_template("report.html.j2").render(**ctx)

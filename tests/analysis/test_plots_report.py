@@ -272,3 +272,22 @@ def test_library_never_imports_streamlit():
 def test_plots_module_is_pure():
     assert "streamlit" not in _imported_modules(Path(plots.__file__))
     assert "streamlit" not in _imported_modules(Path(report.__file__))
+
+
+def test_report_example_trial_is_the_seeded_virtual_trial(long_cohort, result):
+    """Section 5: one virtual trial from the simulation stream of the report's seed; its primary analysis equals
+    the batched estimator on the same simulated trial (simulate_trials called directly)."""
+    from analysis.estimators import slope_batched
+    from analysis.workflow import seed_streams
+    from support import KnownGenerator
+    from trials.simulate import simulate_trials
+
+    gen = KnownGenerator("longitudinal")
+    html = _without_bundle(build_html_report(title="t", cohort=long_cohort, generator=gen, figures={},
+                                             scenario_or_design=result.design, result=result))
+    assert '<section id="example-trial">' in html and "Baseline characteristics by arm" in html
+    batch = simulate_trials(gen, result.design, max(result.n_total), 1, rng=seed_streams(result.seed)[1])
+    est = slope_batched(batch.y, batch.visit_times, batch.treated).estimate[0]
+    assert f"{est:.3g}" in html
+    other = simulate_trials(gen, result.design, max(result.n_total), 1, rng=seed_streams(result.seed + 1)[1])
+    assert f"{slope_batched(other.y, other.visit_times, other.treated).estimate[0]:.3g}" not in html
