@@ -37,7 +37,7 @@ def problems_of(text, **kw):
     return info.value.problems
 
 
-@pytest.mark.parametrize("name", ["als_slope.toml", "va_lung_tte.toml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.toml")))
 def test_examples_parse(name):
     s = load_scenario(ROOT / "examples" / name)
     assert s.seed == 20261122
