@@ -21,7 +21,7 @@ from cohorts.errors import InvalidDataError
 from ._common import arm_indicator, numeric_column, require_columns, risk_sets, to_test_result, z_crit
 from .result import BatchResult, TestResult
 
-__all__ = ["logrank_batched", "logrank_test", "survival_arrays"]
+__all__ = ["logrank_batched", "logrank_test", "logrank_from_counts", "survival_arrays"]
 
 METHOD = "log-rank test (chi-square, 1 df); Peto score hazard ratio exp((O1-E1)/V)"
 
@@ -38,6 +38,14 @@ def logrank_batched(time: np.ndarray, event: np.ndarray, treated: np.ndarray,
     rs = risk_sets(time, event, treated, per_event=False)
     n0, n1, d0, d1 = (rs[k].astype(float) for k in ("n0", "n1", "d0", "d1"))
     group = rs["is_last"] & ((rs["d0"] + rs["d1"]) > 0)        # one term per distinct event time
+    return logrank_from_counts(n0, n1, d0, d1, group, rs, zc)
+
+
+def logrank_from_counts(n0, n1, d0, d1, group, rs: dict, zc: float, *, method: str = METHOD,
+                        hr_method: str = "Peto (score) estimate exp((O1-E1)/V)", **details) -> BatchResult:
+    """The log-rank result from at-risk and event counts ``(R, N)`` on the sorted grid: one term where ``group``
+    (the last position of each distinct event time); ``rs`` is the :func:`~._common.risk_sets` output (for the
+    arm sizes and event counts). Extra ``details`` are passed through."""
     n, d = n0 + n1, d0 + d1
     with np.errstate(all="ignore"):
         e1 = np.where(group, d * n1 / n, 0.0)
@@ -55,9 +63,9 @@ def logrank_batched(time: np.ndarray, event: np.ndarray, treated: np.ndarray,
         p = stats.chi2.sf(chisq, 1)
         log_hr = o_e / var
         se = 1.0 / np.sqrt(var)
-    return BatchResult(METHOD, np.exp(log_hr), np.exp(log_hr - zc * se), np.exp(log_hr + zc * se), p, chisq,
+    return BatchResult(method, np.exp(log_hr), np.exp(log_hr - zc * se), np.exp(log_hr + zc * se), p, chisq,
                        n_arm, {"observed_minus_expected": o_e, "variance": var, "log_hr": log_hr, "se": se,
-                               "events": events, "hr_method": "Peto (score) estimate exp((O1-E1)/V)"})
+                               "events": events, **details, "hr_method": hr_method})
 
 
 def survival_arrays(data: pd.DataFrame, *, time: str, event: str, arm: str, treated_value):

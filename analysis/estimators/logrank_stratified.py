@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from cohorts.errors import InvalidDataError
 
 from ._common import as_replicates, numeric_column, require_columns, risk_sets, to_test_result, z_crit
-from .logrank import survival_arrays
+from .logrank import logrank_from_counts, survival_arrays
 from .result import BatchResult, TestResult
 
 __all__ = ["logrank_stratified_batched", "logrank_stratified_test", "stratified_time_key", "complete_rows",
@@ -101,29 +100,10 @@ def logrank_stratified_batched(time: np.ndarray, event: np.ndarray, treated: np.
     n1 = rs["n1"] - later1
     d0, d1 = rs["d0"].astype(float), rs["d1"].astype(float)
     group = rs["is_last"] & ((d0 + d1) > 0)                  # one term per distinct (stratum, event time)
-    n, d = n0 + n1, d0 + d1
-    with np.errstate(all="ignore"):
-        e1 = np.where(group, d * n1 / n, 0.0)
-        v = np.where(group & (n > 1), d * (n1 / n) * (n0 / n) * (n - d) / (n - 1), 0.0)
-    o_e = np.where(group, d1, 0.0).sum(axis=1) - e1.sum(axis=1)
-    var = v.sum(axis=1)
-    n_arm = rs["n_per_arm"]
-    events = np.stack([(rs["is_event"] & ~rs["treated_event"]).sum(axis=1), rs["treated_event"].sum(axis=1)],
-                      axis=1)
     present = np.zeros((R, n_strata), dtype=bool)
     present[np.broadcast_to(rows, (R, N))[valid], codes[valid]] = True
-    defined = (n_arm.min(axis=1) >= 2) & (var > 0)
-    with np.errstate(all="ignore"):
-        var = np.where(defined, var, np.nan)
-        o_e = np.where(defined, o_e, np.nan)
-        chisq = o_e ** 2 / var
-        p = stats.chi2.sf(chisq, 1)
-        log_hr = o_e / var
-        se = 1.0 / np.sqrt(var)
-    return BatchResult(METHOD, np.exp(log_hr), np.exp(log_hr - zc * se), np.exp(log_hr + zc * se), p, chisq,
-                       n_arm, {"observed_minus_expected": o_e, "variance": var, "log_hr": log_hr, "se": se,
-                               "events": events, "n_strata": present.sum(axis=1),
-                               "hr_method": "stratified Peto (score) estimate exp((O1-E1)/V)"})
+    return logrank_from_counts(n0, n1, d0, d1, group, rs, zc, method=METHOD, n_strata=present.sum(axis=1),
+                               hr_method="stratified Peto (score) estimate exp((O1-E1)/V)")
 
 
 def complete_rows(data: pd.DataFrame, *, time: str, event: str, arm: str, extra=()) -> pd.DataFrame:

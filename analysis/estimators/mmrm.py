@@ -47,6 +47,23 @@ DF_METHODS = ("satterthwaite", "asymptotic")
 _Q = 3   # covariates per visit: intercept, treated, baseline
 
 
+def longitudinal_inputs(y, treated, visit_times, alpha: float, df: str):
+    """``(y (R, N, V), treated (R, N) bool, visit_times (V,))`` checked: shapes, at least one replicate, alpha,
+    the df method."""
+    y = as_replicates(y, ndim=3, name="y")
+    treated = as_replicates(treated, ndim=2, name="treated", dtype=bool)
+    visit_times = np.asarray(visit_times, dtype=float)
+    z_crit(alpha)
+    check_df(df)
+    R, N, V = y.shape
+    if R == 0:
+        raise ValueError("y has no replicate (R = 0)")
+    if treated.shape != (R, N) or visit_times.shape != (V,):
+        raise ValueError(f"shapes do not match: y {y.shape}, treated {treated.shape}, visit_times "
+                         f"{visit_times.shape}")
+    return y, treated, visit_times
+
+
 def check_df(df: str) -> None:
     if df not in DF_METHODS:
         raise ValueError(f"df must be one of {DF_METHODS}, got {df!r}")
@@ -111,17 +128,8 @@ def mmrm_batched(y: np.ndarray, treated: np.ndarray, visit_times: np.ndarray, al
     change), ``loglik`` (REML log-likelihood; R nlme's ``logLik`` is this minus ``log|X'X| / 2``), ``iterations``
     (Newton evaluations), ``converged``.
     """
-    y = as_replicates(y, ndim=3, name="y")
-    treated = as_replicates(treated, ndim=2, name="treated", dtype=bool)
-    visit_times = np.asarray(visit_times, dtype=float)
-    z_crit(alpha)
-    check_df(df)
+    y, treated, visit_times = longitudinal_inputs(y, treated, visit_times, alpha, df)
     R, N, V = y.shape
-    if R == 0:
-        raise ValueError("y has no replicate (R = 0)")
-    if treated.shape != (R, N) or visit_times.shape != (V,):
-        raise ValueError(f"shapes do not match: y {y.shape}, treated {treated.shape}, visit_times "
-                         f"{visit_times.shape}")
     if V < 2:
         raise ValueError(f"MMRM needs a baseline and at least one post-baseline visit, got {V} visits")
     K = V - 1

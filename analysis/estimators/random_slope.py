@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._common import as_replicates, long_to_grid, to_test_result, z_crit
-from .mmrm import check_df, cholesky_param
+from ._common import long_to_grid, to_test_result
+from .mmrm import check_df, cholesky_param, longitudinal_inputs
 from .mmrm_fit import fit_reml, pairwise_start, pattern_stats
 from .result import BatchResult, TestResult
 
@@ -88,16 +88,8 @@ def random_slope_batched(y: np.ndarray, treated: np.ndarray, visit_times: np.nda
     covariance), ``sigma2`` (residual variance), ``loglik`` (REML, R nlme ``logLik`` + ``log|X'X| / 2``),
     ``iterations``, ``converged``.
     """
-    y = as_replicates(y, ndim=3, name="y")
-    treated = as_replicates(treated, ndim=2, name="treated", dtype=bool)
-    times = np.asarray(visit_times, dtype=float)
-    z_crit(alpha)
-    check_df(df)
+    y, treated, times = longitudinal_inputs(y, treated, visit_times, alpha, df)
     R, N, V = y.shape
-    if R == 0:
-        raise ValueError("y has no replicate (R = 0)")
-    if treated.shape != (R, N) or times.shape != (V,):
-        raise ValueError(f"shapes do not match: y {y.shape}, treated {treated.shape}, visit_times {times.shape}")
     use = np.isfinite(y).any(axis=-1)
     n = np.stack([(use & ~treated).sum(axis=1), (use & treated).sum(axis=1)], axis=1)
     z = np.stack([np.ones((R, N)), treated.astype(float)], axis=-1)
