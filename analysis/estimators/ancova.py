@@ -36,8 +36,8 @@ def ancova_batched(y: np.ndarray, treated: np.ndarray, alpha: float = 0.05) -> B
     y = as_replicates(y, ndim=3, name="y")
     treated = as_replicates(treated, ndim=2, name="treated", dtype=bool)
     z_crit(alpha)
-    first = y[..., 0]
-    change = y[..., -1] - first                                   # NaN unless both visits are observed
+    first = np.ascontiguousarray(y[..., 0])                       # one strided read each, then contiguous passes
+    change = np.ascontiguousarray(y[..., -1]) - first             # NaN unless both visits are observed
     res = ancova_adjusted_batched(change, treated, first[..., None], alpha,
                                   names=["const", "treated", "baseline"], method=METHOD)
     ok = np.isfinite(change)
