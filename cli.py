@@ -3,6 +3,7 @@
 ::
 
     insilico power SCENARIO.toml [--json] [--replicates N] [--seed S] [--report REPORT.html] [--quiet]
+    insilico sample-size SCENARIO.toml [--target 0.8] [--n-min N] [--n-max N] [--replicates R] [--json]
     insilico cohorts                      # list the built-in cohorts
     insilico train DATA --schema SCHEMA.toml --generator NAME --out DIR --seed N [--holdout 0.3]
     insilico sample DIR --n N --seed N --out FILE.csv [--criteria EXPR]
@@ -64,6 +65,48 @@ def _cmd_power(args) -> int:
     return 0
 
 
+def _cmd_sample_size(args) -> int:
+    from analysis.sample_size_sim import simulated_sample_size
+    from analysis.workflow import fit_generator, load_cohort_ref, seed_streams
+    from trials.scenario import load_scenario
+    from trials.simulate import check_design_fits_cohort
+
+    scenario = load_scenario(args.scenario)
+    seed = args.seed if args.seed is not None else scenario.seed
+    replicates = args.replicates or scenario.power.replicates
+    sizes = scenario.power.n_total
+    n_min = args.n_min or max(4, min(sizes) // 2)
+    n_max = args.n_max or 4 * max(sizes)
+    cohort = load_cohort_ref(scenario.cohort)
+    check_design_fits_cohort(scenario.design, cohort.schema)
+    if not args.quiet:
+        print(f"fitting generator {scenario.cohort.generator!r} ...", file=sys.stderr, flush=True)
+    generator = fit_generator(cohort, scenario.cohort.generator, seed=seed, **scenario.cohort.generator_params)
+    if not args.quiet:
+        print(f"searching N in [{n_min}, {n_max}] for power {args.target} ({replicates} replicates per N) ...",
+              file=sys.stderr, flush=True)
+    _, sim_rng = seed_streams(seed)
+    res = simulated_sample_size(generator, scenario.design, args.target, replicates=replicates,
+                                alpha=scenario.power.alpha, rng=sim_rng, n_min=n_min, n_max=n_max,
+                                n_start=args.n_start)
+    if args.json:
+        print(json.dumps({"title": scenario.title, "seed": seed, "analysis": scenario.design.endpoint.analysis,
+                          **res.to_json_dict()}))
+        return 0
+    s = res.search
+    print(f"{scenario.title}\nanalysis {scenario.design.endpoint.analysis}; effect: "
+          f"{scenario.design.effect.describe()}; seed {seed}; {replicates} replicates per N")
+    print(s.table().to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if s.n_recommended is None:
+        print(f"status {s.status}: no N in [{n_min}, {n_max}] was shown to reach power {args.target}")
+        return 0
+    lo, hi = res.type1_ci()
+    print(f"recommended total N: {s.n_recommended} (status {s.status}; Monte Carlo 95 % range "
+          f"{s.n_ci_low}-{s.n_ci_high}); simulated power there {s.power:.3f}; type I error at that N "
+          f"{res.type1_error:.4f} [{lo:.4f}, {hi:.4f}]")
+    return 0
+
+
 def _cmd_cohorts(args) -> int:
     from cohorts.builtin import available_builtins
     for b in available_builtins():
@@ -82,6 +125,17 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--report", metavar="FILE.html", help="also write the self-contained HTML report")
     pw.add_argument("--quiet", action="store_true", help="no progress on stderr")
     pw.set_defaults(func=_cmd_power)
+    ss = sub.add_parser("sample-size", help="smallest total N reaching a target power, by simulation")
+    ss.add_argument("scenario", help="scenario TOML file (its power.n_total sets the default search range)")
+    ss.add_argument("--target", type=float, default=0.8, help="target power (default 0.8)")
+    ss.add_argument("--n-min", type=int, help="smallest total N searched (default half the smallest n_total)")
+    ss.add_argument("--n-max", type=int, help="largest total N searched (default 4x the largest n_total)")
+    ss.add_argument("--n-start", type=int, help="first N simulated (default: from a pilot simulation)")
+    ss.add_argument("--replicates", type=int, help="replicates per simulated N (default power.replicates)")
+    ss.add_argument("--seed", type=int, help="override the scenario's seed")
+    ss.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    ss.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    ss.set_defaults(func=_cmd_sample_size)
     co = sub.add_parser("cohorts", help="list the built-in cohorts")
     co.set_defaults(func=_cmd_cohorts)
     from cli_generators import add_generator_commands, add_import_command
