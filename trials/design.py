@@ -7,12 +7,13 @@ A design is pure data: building one validates it (impossible values raise
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import KW_ONLY, dataclass, field, replace
 
+from cohorts.criteria import parse_criteria
 from cohorts.errors import InvalidScenarioError
 
 __all__ = ["Effect", "Arm", "Endpoint", "Dropout", "TrialDesign", "PowerSettings",
-           "EFFECT_OUTCOME", "ANALYSIS_OUTCOME", "NULL_EFFECT"]
+           "EFFECT_OUTCOME", "EFFECT_MODIFIERS", "ANALYSIS_OUTCOME", "NULL_EFFECT"]
 
 #: effect kind -> the outcome type it applies to
 EFFECT_OUTCOME = {
@@ -20,9 +21,13 @@ EFFECT_OUTCOME = {
     "hazard_ratio": "tte",              # treated vs control, proportional hazards
     "mean_difference": "continuous",    # treated minus control, in the outcome's unit
     "odds_ratio": "binary",             # treated vs control odds of the outcome = 1
+    "risk_difference": "binary",        # treated minus control probability of the outcome = 1 (clipped per patient)
 }
 #: the value of each effect kind that means "no effect"
-NULL_EFFECT = {"slope_reduction": 0.0, "hazard_ratio": 1.0, "mean_difference": 0.0, "odds_ratio": 1.0}
+NULL_EFFECT = {"slope_reduction": 0.0, "hazard_ratio": 1.0, "mean_difference": 0.0, "odds_ratio": 1.0,
+               "risk_difference": 0.0}
+#: optional keys of an effect besides its kind (see :class:`Effect`)
+EFFECT_MODIFIERS = ("delay", "until", "responder_fraction", "subgroup", "outside_value")
 #: analysis name -> the outcome type it analyses (the estimators live in ``analysis``)
 ANALYSIS_OUTCOME = {
     "slope": "longitudinal",    # per-patient OLS slope, Welch t-test between arms
@@ -43,39 +48,166 @@ def _bad(path: str, msg: str) -> InvalidScenarioError:
     return InvalidScenarioError(f"{path}: {msg}")
 
 
+def _value_problem(kind: str, v, key: str) -> str | None:
+    """What is wrong with ``v`` as the value of an effect of ``kind`` (``None``: nothing), for key ``key``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        return f"effect.{key}: must be a finite number, got {v!r}"
+    if kind in ("hazard_ratio", "odds_ratio") and v <= 0:
+        return f"effect.{key}: must be > 0 (1 = no effect), got {v}"
+    if kind == "slope_reduction" and not (-1.0 <= v <= 1.0):
+        return (f"effect.{key}: is a fraction of the decline removed, between -1 and 1 "
+                f"(0.25 = 25 % slowing), got {v}")
+    if kind == "risk_difference" and not (-1.0 <= v <= 1.0):
+        return (f"effect.{key}: is a difference of probabilities (treated minus control), between -1 and 1 "
+                f"(-0.1 = 10 percentage points fewer responses), got {v}")
+    return None
+
+
+def _fmt_time(x: float, unit: str | None) -> str:
+    return f"{x:g} {unit}" if unit else f"{x:g} (cohort time unit)"
+
+
 @dataclass(frozen=True)
 class Effect:
-    """An assumed treatment effect: ``kind`` from :data:`EFFECT_OUTCOME`, and its ``value``."""
+    """An assumed treatment effect: ``kind`` from :data:`EFFECT_OUTCOME`, its ``value``, and optional modifiers.
+
+    Modifiers (keyword-only; all optional, see :data:`EFFECT_MODIFIERS`):
+
+    * ``delay`` / ``until`` (``hazard_ratio`` only, in the cohort's time unit): the hazard ratio holds from
+      ``delay`` (before it: 1, a delayed effect) and up to ``until`` (after it: 1, a waning effect); both give
+      ``value`` on ``[delay, until)`` and 1 elsewhere. See :meth:`hazard_ratio_schedule`.
+    * ``responder_fraction`` in (0, 1]: each treated patient responds with this probability (a Bernoulli draw
+      per patient in the simulation); non-responders behave as controls.
+    * ``subgroup``: an eligibility-style expression (:mod:`cohorts.criteria`, e.g. ``"age < 60"``) on the
+      baseline covariates; treated patients outside it get ``outside_value`` (default: no effect).
+    * ``time_unit``: only for :meth:`describe` (the scenario parser fills it from the cohort); not compared.
+    """
 
     kind: str
     value: float
+    _: KW_ONLY
+    delay: float | None = None
+    until: float | None = None
+    responder_fraction: float = 1.0
+    subgroup: str | None = None
+    outside_value: float | None = None
+    time_unit: str | None = field(default=None, compare=False)
 
     def __post_init__(self):
         if self.kind not in EFFECT_OUTCOME:
             raise _bad("effect", f"unknown effect {self.kind!r}; allowed: {', '.join(EFFECT_OUTCOME)}")
-        v = self.value
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise _bad(f"effect.{self.kind}", f"must be a finite number, got {v!r}")
-        if self.kind in ("hazard_ratio", "odds_ratio") and v <= 0:
-            raise _bad(f"effect.{self.kind}", f"must be > 0 (1 = no effect), got {v}")
-        if self.kind == "slope_reduction" and not (-1.0 <= v <= 1.0):
-            raise _bad("effect.slope_reduction", f"is a fraction of the decline removed, between -1 and 1 "
-                       f"(0.25 = 25 % slowing), got {v}")
-        object.__setattr__(self, "value", float(v))
+        problems = [p for p in (_value_problem(self.kind, self.value, self.kind),) if p]
+        for key in ("delay", "until"):
+            v = getattr(self, key)
+            if v is None:
+                continue
+            if self.kind != "hazard_ratio":
+                problems.append(f"effect.{key}: applies only to hazard_ratio (a time-varying hazard ratio), not "
+                                f"to {self.kind}; remove it")
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v < math.inf):
+                problems.append(f"effect.{key}: must be a positive time in the cohort's time unit, got {v!r}")
+        if (self.kind == "hazard_ratio" and _number(self.delay) and _number(self.until)
+                and not self.until > self.delay):
+            problems.append(f"effect.until: must be after the delay ({self.delay:g}), got {self.until:g}")
+        f = self.responder_fraction
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not (0 < f <= 1):
+            problems.append(f"effect.responder_fraction: is the share of treated patients who respond, in (0, 1] "
+                            f"(1 = everyone), got {f!r}")
+        if self.subgroup is not None:
+            if not isinstance(self.subgroup, str) or not self.subgroup.strip():
+                problems.append("effect.subgroup: must be an expression on baseline covariates, e.g. "
+                                f"\"age < 60\", got {self.subgroup!r}")
+            else:
+                try:
+                    parse_criteria(self.subgroup)
+                except InvalidScenarioError as exc:
+                    problems += [f"effect.subgroup: {p}" for p in exc.problems]
+        if self.outside_value is not None:
+            if self.subgroup is None:
+                problems.append("effect.outside_value: applies only with a subgroup (it is the effect outside "
+                                "the subgroup); add subgroup = \"...\" or remove it")
+            problems += [p for p in (_value_problem(self.kind, self.outside_value, "outside_value"),) if p]
+        if self.time_unit is not None and not isinstance(self.time_unit, str):
+            problems.append(f"effect.time_unit: must be text (days, weeks, months, years), got {self.time_unit!r}")
+        if problems:
+            raise InvalidScenarioError(problems)
+        for key in ("value", "delay", "until", "responder_fraction", "outside_value"):
+            if getattr(self, key) is not None:
+                object.__setattr__(self, key, float(getattr(self, key)))
 
     @property
     def is_null(self) -> bool:
-        return self.value == NULL_EFFECT[self.kind]
+        """No patient is affected: the value (and ``outside_value`` when given) is the no-effect value."""
+        null = NULL_EFFECT[self.kind]
+        return self.value == null and (self.outside_value is None or self.outside_value == null)
 
     @property
     def outcome_type(self) -> str:
         return EFFECT_OUTCOME[self.kind]
 
-    def describe(self) -> str:
-        return {"slope_reduction": f"{self.value:.0%} slowing of each patient's decline",
-                "hazard_ratio": f"hazard ratio {self.value:g} (proportional hazards)",
-                "mean_difference": f"mean difference {self.value:+g}",
-                "odds_ratio": f"odds ratio {self.value:g}"}[self.kind]
+    @property
+    def is_time_varying(self) -> bool:
+        """A hazard ratio with a ``delay`` or an ``until``: not proportional hazards."""
+        return self.delay is not None or self.until is not None
+
+    @property
+    def modifiers(self) -> dict:
+        """The modifiers that differ from their defaults, as scenario-file keys (in :data:`EFFECT_MODIFIERS` order)."""
+        out = {"delay": self.delay, "until": self.until,
+               "responder_fraction": None if self.responder_fraction == 1.0 else self.responder_fraction,
+               "subgroup": self.subgroup, "outside_value": self.outside_value}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def criteria(self):
+        """The parsed :attr:`subgroup` (:class:`cohorts.criteria.Criteria`), ``None`` without one."""
+        return None if self.subgroup is None else parse_criteria(self.subgroup)
+
+    def hazard_ratio_schedule(self) -> tuple[tuple[float, ...], tuple[bool, ...]]:
+        """``(breaks, on)``: the effect holds on piece ``j`` of ``[0, b_1), [b_1, b_2), ..., [b_K, inf)`` where
+        ``on[j]``; elsewhere the hazard ratio is 1. No delay/until: ``((), (True,))`` (proportional hazards)."""
+        if self.delay is not None and self.until is not None:
+            return (self.delay, self.until), (False, True, False)
+        if self.delay is not None:
+            return (self.delay,), (False, True)
+        if self.until is not None:
+            return (self.until,), (True, False)
+        return (), (True,)
+
+    def _value_text(self, v: float) -> str:
+        return {"slope_reduction": f"{v:.0%} slowing of each patient's decline",
+                "hazard_ratio": f"hazard ratio {v:g}",
+                "mean_difference": f"mean difference {v:+g}",
+                "odds_ratio": f"odds ratio {v:g}",
+                "risk_difference": f"risk difference {v:+g}"}[self.kind]
+
+    def describe(self, time_unit: str | None = None) -> str:
+        """The effect in words, e.g. "hazard ratio 0.7 after a delay of 3 months (1 before)"; ``time_unit``
+        (default: :attr:`time_unit`) names the unit of ``delay`` and ``until``."""
+        unit = time_unit or self.time_unit
+        text = self._value_text(self.value)
+        if self.kind == "hazard_ratio":
+            if self.delay is not None and self.until is not None:
+                text += (f" from {_fmt_time(self.delay, unit)} to {_fmt_time(self.until, unit)} "
+                         "(1 before and after)")
+            elif self.delay is not None:
+                text += f" after a delay of {_fmt_time(self.delay, unit)} (1 before)"
+            elif self.until is not None:
+                text += f" until {_fmt_time(self.until, unit)}, then 1 (waning)"
+            else:
+                text += " (proportional hazards)"
+        elif self.kind == "risk_difference":
+            text += " (each patient's probability shifted, clipped to [0, 1])"
+        if self.subgroup is not None:
+            other = "no effect" if self.outside_value is None else self._value_text(self.outside_value)
+            text += f" in patients with {self.subgroup.strip()} ({other} otherwise)"
+        if self.responder_fraction < 1:
+            text += (f", in a random {self.responder_fraction:.0%} of treated patients (responders; the others "
+                     "as controls)")
+        return text
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 @dataclass(frozen=True)
@@ -189,7 +321,8 @@ class TrialDesign:
         return a1 / (a0 + a1)
 
     def null(self) -> "TrialDesign":
-        """The same design with no treatment effect (for the simulated type I error)."""
+        """The same design with no treatment effect (for the simulated type I error): the null value of the
+        effect's kind, without delay, waning, responders or subgroup."""
         e = self.effect
         arm = replace(self.treatment, effect=Effect(e.kind, NULL_EFFECT[e.kind]))
         return replace(self, arms=(self.control, arm))

@@ -18,7 +18,10 @@
     [[arms]]
     name = "treatment"
     allocation = 1
-    effect = { slope_reduction = 0.25 }      # or { hazard_ratio = 0.7 }
+    effect = { slope_reduction = 0.25 }      # or { hazard_ratio = 0.7 }, { odds_ratio = 1.5 } ...
+    # modifiers: { hazard_ratio = 0.7, delay = 3 } (HR 1 before 3), { hazard_ratio = 0.6, until = 12 } (then 1),
+    # { slope_reduction = 0.3, responder_fraction = 0.5 }, { slope_reduction = 0.4, subgroup = "age < 60" }
+    # (outside_value = 0.1: the effect outside the subgroup; default none), { risk_difference = -0.1 }
     [dropout]
     per_month = 0.02
     [power]
@@ -34,13 +37,13 @@ from __future__ import annotations
 
 import difflib
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cohorts.errors import InvalidScenarioError
 from cohorts.schema import toml_literal as _lit
-from trials.design import EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
+from trials.design import EFFECT_MODIFIERS, EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
 
 __all__ = ["CohortRef", "Scenario", "load_scenario", "parse_scenario_text", "parse_scenario", "scenario_to_toml"]
 
@@ -185,17 +188,83 @@ def _parse_cohort(c: dict, base_dir: Path | None, problems: list[str]) -> Cohort
                      params=tuple(sorted(params.items())))
 
 
+_EFFECT_KEYS = tuple(EFFECT_OUTCOME) + EFFECT_MODIFIERS
+
+
 def _parse_effect(e, path: str, problems: list[str]) -> Effect | None:
-    if not isinstance(e, dict) or len(e) != 1:
-        problems.append(f"{path}: must be an inline table with one key, e.g. {{ slope_reduction = 0.25 }}; "
-                        f"allowed keys: {', '.join(EFFECT_OUTCOME)}")
+    if not isinstance(e, dict) or not e:
+        problems.append(f"{path}: must be an inline table with an effect kind, e.g. {{ slope_reduction = 0.25 }}; "
+                        f"allowed keys: {', '.join(EFFECT_OUTCOME)} (one of them) and the modifiers "
+                        f"{', '.join(EFFECT_MODIFIERS)}")
         return None
-    (kind, value), = e.items()
-    if kind not in EFFECT_OUTCOME:
-        problems.append(f"{path}.{kind}: unknown effect{_suggest(kind, EFFECT_OUTCOME)}; "
-                        f"allowed: {', '.join(EFFECT_OUTCOME)}")
+    kinds = [k for k in e if k in EFFECT_OUTCOME]
+    unknown = [k for k in e if k not in _EFFECT_KEYS]
+    for key in unknown:
+        problems.append(f"{path}.{key}: unknown key{_suggest(key, _EFFECT_KEYS)}; allowed: one effect kind of "
+                        f"{', '.join(EFFECT_OUTCOME)}, and the modifiers {', '.join(EFFECT_MODIFIERS)}")
+    if len(kinds) > 1:
+        problems.append(f"{path}: give one effect kind, got {' and '.join(kinds)}")
+    elif not kinds and not unknown:
+        problems.append(f"{path}: needs an effect kind, one of {', '.join(EFFECT_OUTCOME)} (e.g. "
+                        f"{{ hazard_ratio = 0.7, delay = 3 }}); got only {', '.join(e)}")
+    if len(kinds) != 1 or unknown:
         return None
-    return _build(problems, Effect, kind, value)
+    kind = kinds[0]
+    found: list[str] = []
+    effect = _build(found, Effect, kind, e[kind], **{k: v for k, v in e.items() if k in EFFECT_MODIFIERS})
+    # a modifier's problem gets the arm's key path (the kind's value keeps its historical "effect.<kind>" path)
+    problems.extend(f"{path}.{p[len('effect.'):]}" if p.split(":", 1)[0].split(".")[-1] in EFFECT_MODIFIERS else p
+                    for p in found)
+    return effect
+
+
+def _cohort_context(cohort: CohortRef) -> tuple[tuple[str, ...], str | None, Any] | None:
+    """``(baseline columns, outcome time unit, data frame or None)`` of the cohort when it can be read cheaply
+    (a built-in cohort, or a data file's schema file); ``None`` otherwise (loading reports its own problems)."""
+    from cohorts.errors import WorkbenchError
+    from cohorts.schema import CohortSchema
+    try:
+        if cohort.builtin is not None:
+            from cohorts.builtin import load_builtin
+            c = load_builtin(cohort.builtin)
+            return c.schema.baseline, c.schema.outcome.unit, c.data
+        if cohort.schema is not None and Path(cohort.schema).is_file():
+            schema = CohortSchema.from_toml(cohort.schema)
+            return schema.baseline, schema.outcome.unit, None
+    except (WorkbenchError, OSError, ValueError):
+        return None
+    return None
+
+
+def _effects_against_cohort(arms: tuple[Arm, ...], cohort: CohortRef | None,
+                            problems: list[str]) -> tuple[Arm, ...]:
+    """Check each subgroup against the cohort's baseline columns (and, for a built-in cohort, its column types and
+    text values), and give time-varying effects the cohort's time unit for their description."""
+    if cohort is None or not any(a.effect is not None and (a.effect.subgroup or a.effect.is_time_varying)
+                                 for a in arms):
+        return arms
+    ctx = _cohort_context(cohort)
+    if ctx is None:
+        return arms
+    baseline, unit, frame = ctx
+    out = []
+    for i, arm in enumerate(arms):
+        eff = arm.effect
+        if eff is not None and eff.subgroup is not None:
+            crit = eff.criteria()
+            try:
+                if frame is not None and set(baseline) <= set(frame.columns):
+                    crit.check(frame[list(baseline)])
+                    problems.extend(f"arms[{i}].effect.subgroup: {h} (the subgroup would select nobody)"
+                                    for h in crit.value_hints(frame[list(baseline)]))
+                else:
+                    crit.check(baseline)
+            except InvalidScenarioError as exc:
+                problems.extend(f"arms[{i}].effect.subgroup: {p}" for p in exc.problems)
+        if eff is not None and eff.is_time_varying and unit:
+            arm = replace(arm, effect=replace(eff, time_unit=unit))
+        out.append(arm)
+    return tuple(out)
 
 
 def _parse_arms(arms, problems: list[str]) -> tuple[Arm, ...] | None:
@@ -254,6 +323,8 @@ def parse_scenario(d: dict[str, Any], *, base_dir: Path | None = None, source: P
                               tuple(visits) if visits is not None else None, followup)
 
     arms = _parse_arms(d.get("arms"), problems)
+    if arms is not None:
+        arms = _effects_against_cohort(arms, cohort, problems)
     dr = _table(d, "dropout", problems, required=False)
     _unknown(dr, "dropout", "dropout", problems)
     dropout = _build(problems, Dropout, dr.get("per_month", 0.0))
@@ -319,7 +390,8 @@ def scenario_to_toml(s: Scenario) -> str:
     for arm in s.design.arms:
         lines += ["", "[[arms]]", f"name = {_lit(arm.name)}", f"allocation = {_lit(float(arm.allocation))}"]
         if arm.effect is not None:
-            lines.append(f"effect = {{ {arm.effect.kind} = {_lit(arm.effect.value)} }}")
+            parts = [(arm.effect.kind, arm.effect.value), *arm.effect.modifiers.items()]
+            lines.append("effect = { " + ", ".join(f"{k} = {_lit(v)}" for k, v in parts) + " }")
     lines += ["", "[dropout]", f"per_month = {_lit(float(s.design.dropout.per_month))}",
               "", "[power]", f"n_total = {_lit(list(s.power.n_total))}",
               f"replicates = {s.power.replicates}", f"alpha = {_lit(float(s.power.alpha))}"]

@@ -2,8 +2,9 @@
 
 One call draws ``replicates * n_total`` synthetic patients at once, randomizes them to the two arms with the
 design's allocation (fixed arm sizes, random order within each replicate), realizes each patient's outcome
-under control or treatment (counterfactual transform of the same latent draws), and applies loss to follow-up
-(exponential dropout) and administrative censoring. No Python loop over replicates.
+under control or treatment (counterfactual transform of the same latent draws; responder, subgroup and
+time-varying effects as in :mod:`trials.effects`), and applies loss to follow-up (exponential dropout) and
+administrative censoring. No Python loop over replicates.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from cohorts.errors import InvalidScenarioError
 from cohorts.schema import DAYS_PER_UNIT, CohortSchema
 from trials.batch import TrialBatch
 from trials.design import TrialDesign
-from trials.effects import per_patient_parameter
+from trials.effects import per_patient_parameter, piecewise_log_hazard_ratios
 
 __all__ = ["simulate_trials", "randomize", "check_design_fits_cohort", "months_to_unit"]
 
@@ -25,7 +26,8 @@ def months_to_unit(months, unit: str) -> np.ndarray:
 
 
 def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema) -> None:
-    """Raise :class:`InvalidScenarioError` if the design's analysis does not suit the cohort's outcome."""
+    """Raise :class:`InvalidScenarioError` if the design's analysis does not suit the cohort's outcome, or the
+    effect's subgroup names a column that is not a baseline covariate of the cohort."""
     have, want = schema.outcome.type, design.endpoint.outcome_type
     if have != want:
         raise InvalidScenarioError(
@@ -35,6 +37,13 @@ def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema) -> None:
         raise InvalidScenarioError(
             "dropout.per_month: dropout applies to longitudinal and time-to-event endpoints; a single "
             f"{want} measurement has no follow-up time. Set it to 0")
+    crit = design.effect.criteria()
+    if crit is not None:
+        try:
+            crit.check(schema.baseline)
+        except InvalidScenarioError as exc:
+            raise InvalidScenarioError([f"arms[{design.treatment.name}].effect.subgroup: {p}"
+                                        for p in exc.problems]) from None
 
 
 def randomize(replicates: int, n_total: int, treated_fraction: float, *, rng: np.random.Generator) -> np.ndarray:
@@ -56,7 +65,10 @@ def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: in
     rng_draw, rng_arm, rng_out, rng_drop = rng.spawn(4)
     draw = generator.draw(R * N, rng=rng_draw)
     treated = randomize(R, N, design.treated_fraction, rng=rng_arm)
-    param = per_patient_parameter(design.effect, treated.ravel())
+    effect = design.effect
+    # responders are drawn after the randomization from the same stream, so designs without them are unchanged
+    param = per_patient_parameter(effect, treated.ravel(), baseline=draw.baseline if effect.subgroup else None,
+                                  rng=rng_arm)
     latent = draw.outcome
     kind = design.endpoint.outcome_type
     hazard_month = design.dropout.hazard_per_month
@@ -74,7 +86,10 @@ def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: in
 
     if kind == "tte":
         unit = latent.time_unit
-        t_event = latent.event_time(param).reshape(R, N)
+        if effect.is_time_varying:
+            t_event = latent.event_time_piecewise(*piecewise_log_hazard_ratios(effect, param)).reshape(R, N)
+        else:
+            t_event = latent.event_time(param).reshape(R, N)
         censor = np.full((R, N), float(design.endpoint.followup))
         if hazard_month > 0:
             leave = months_to_unit(rng_drop.exponential(1.0 / hazard_month, size=(R, N)), unit)
@@ -85,5 +100,6 @@ def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: in
     if kind == "continuous":
         return TrialBatch(kind, treated, y=latent.value(param).reshape(R, N).astype(float))
     if kind == "binary":
-        return TrialBatch(kind, treated, y=latent.value(param).reshape(R, N).astype(float))
+        y = latent.value(risk_difference=param) if effect.kind == "risk_difference" else latent.value(param)
+        return TrialBatch(kind, treated, y=y.reshape(R, N).astype(float))
     raise InvalidScenarioError(f"endpoint: unsupported outcome type {kind!r}")
