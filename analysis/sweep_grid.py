@@ -30,7 +30,7 @@ from pathlib import Path
 
 from cohorts.errors import InvalidScenarioError
 from trials.design import ANALYSIS_OUTCOME, Dropout, Effect, Endpoint, TrialDesign
-from trials.scenario import Scenario
+from trials.scenario import Scenario, read_text_file
 
 __all__ = ["SweepGrid", "SweepCell", "parse_grid", "parse_grid_text", "load_grid", "GRID_AXES", "MAX_CELLS"]
 
@@ -215,10 +215,4 @@ def parse_grid_text(text: str, scenario: Scenario, *, source: str | Path | None 
 def load_grid(path: str | Path, scenario: Scenario) -> SweepGrid:
     """Read a grid file and validate it against ``scenario``."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InvalidScenarioError(f"grid file not found: {path}") from None
-    except (UnicodeDecodeError, IsADirectoryError) as exc:
-        raise InvalidScenarioError(f"cannot read {path} as UTF-8 text: {exc}") from None
-    return parse_grid_text(text, scenario, source=path)
+    return parse_grid_text(read_text_file(path, "grid"), scenario, source=path)

@@ -362,13 +362,18 @@ def parse_scenario_text(text: str, *, base_dir: Path | None = None, source: Path
 def load_scenario(path: str | Path) -> Scenario:
     """Read a scenario file; relative paths inside resolve against its folder."""
     path = Path(path)
+    return parse_scenario_text(read_text_file(path, "scenario"), base_dir=path.resolve().parent, source=path)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """The UTF-8 text of ``path``; a missing or unreadable file raises :class:`InvalidScenarioError` naming it
+    as the ``what`` file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidScenarioError(f"scenario file not found: {path}") from None
+        raise InvalidScenarioError(f"{what} file not found: {path}") from None
     except (UnicodeDecodeError, IsADirectoryError) as exc:
         raise InvalidScenarioError(f"cannot read {path} as UTF-8 text: {exc}") from None
-    return parse_scenario_text(text, base_dir=path.resolve().parent, source=path)
 
 
 def scenario_to_toml(s: Scenario) -> str:
