@@ -78,6 +78,6 @@ class PowerResult:
             "alpha": float(self.settings.alpha),
             "replicates": int(self.settings.replicates),
             "seed": self.seed,
-            "effect": {self.design.effect.kind: self.design.effect.value},
+            "effect": {self.design.effect.kind: self.design.effect.value, **self.design.effect.modifiers},
             "elapsed_s": round(float(self.elapsed_s), 3),
         }

@@ -70,3 +70,10 @@ def test_same_seed_identical_results_and_progress_reaches_one():
     j = a.to_json_dict()
     assert set(j) >= {"n_total", "power", "power_ci_low", "power_ci_high", "type1_error", "replicates", "seed"}
     assert len(j["power"]) == 2
+
+
+def test_json_records_the_effect_modifiers():
+    effect = Effect("hazard_ratio", 0.7, delay=30.0, responder_fraction=0.8)
+    res = power_curve(KnownGenerator("tte", rate=0.01), two_arm("logrank", effect, followup=365),
+                      PowerSettings((40,), 20, 0.05), rng=np.random.default_rng(2))
+    assert res.to_json_dict()["effect"] == {"hazard_ratio": 0.7, "delay": 30.0, "responder_fraction": 0.8}
