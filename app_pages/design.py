@@ -50,6 +50,18 @@ elif kind == "mean_difference":
 else:
     value = widget(st.number_input, "Odds ratio (treatment vs control)", "odds_ratio", 1.5, page=P,
                    min_value=0.05, max_value=20.0, step=0.1)
+with st.expander("Effect modifiers: responders, subgroup, delayed effect"):
+    m1, m2, m3 = st.columns(3)
+    responders = widget(m1.number_input, "Responders among treated (%)", "responder_pct", 100.0, page=P,
+                        min_value=1.0, max_value=100.0, step=5.0,
+                        help="Only this share of treated patients gets the effect; the others behave as controls.")
+    subgroup = widget(m2.text_input, "Only in the subgroup", "effect_subgroup", "", page=P,
+                      help="An eligibility-style expression, e.g. age < 60 and site_of_onset == 'Bulbar'; "
+                           "empty = every treated patient.")
+    delay = 0.0
+    if kind == "hazard_ratio":
+        delay = widget(m3.number_input, f"Delay before the effect ({unit})", "effect_delay", 0.0, page=P,
+                       min_value=0.0, step=1.0, help="Hazard ratio 1 until then (a delayed effect).")
 
 st.subheader("Endpoint and analysis")
 analyses = [a for a, o in ANALYSIS_OUTCOME.items() if o == otype]
@@ -81,7 +93,8 @@ ss["seed"] = seed
 try:
     if otype == "longitudinal":
         visits = numbers(visits_text, "endpoint.visits_months")
-    effect = Effect(kind, float(value))
+    effect = Effect(kind, float(value), delay=float(delay) or None, responder_fraction=float(responders) / 100,
+                    subgroup=subgroup.strip() or None)
     design = TrialDesign(arms=(Arm(control, float(alloc0)), Arm(treat, float(alloc1), effect)),
                          endpoint=Endpoint(analysis, visits_months=visits, followup=followup),
                          dropout=Dropout(float(dropout)))

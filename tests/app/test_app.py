@@ -153,3 +153,18 @@ def test_upload_with_wrong_roles_shows_error():
     event_box.set_value("Celltype").run()
     assert not at.exception, at.exception
     assert "Celltype" in _texts(at.error)
+
+
+def test_design_effect_modifiers_and_a_bad_subgroup():
+    """The Design page's effect modifiers reach the design; a bad subgroup expression is an inline error."""
+    at = _new_app()
+    _page(at, "design")
+    at.number_input(key="w_design_responder_pct").set_value(60.0).run()
+    at.text_input(key="w_design_effect_subgroup").set_value("age < 60").run()
+    assert not at.exception and not at.error
+    effect = at.session_state["design"].effect
+    assert effect.responder_fraction == pytest.approx(0.6) and effect.subgroup == "age < 60"
+    at.text_input(key="w_design_effect_subgroup").set_value("age <").run()
+    assert not at.exception and at.error
+    at.text_input(key="w_design_effect_subgroup").set_value("__import__('os')").run()
+    assert not at.exception and at.error
