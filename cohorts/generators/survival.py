@@ -213,7 +213,8 @@ class SurvivalModel:
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> SurvivalLatent:
         X = self.design_.transform(baseline)
         return SurvivalLatent(cumhaz_draw=rng.exponential(size=len(X)), lp=X @ self.ph_.coef_,
-                              inverse_cumhaz=self.ph_.inverse_cumhaz, time_unit=self.time_unit_)
+                              inverse_cumhaz=self.ph_.inverse_cumhaz, time_unit=self.time_unit_,
+                              cumhaz=self.ph_.cumhaz)   # H0 itself: exact piecewise (delayed) effects
 
     def observe(self, event_time: np.ndarray, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Censor latent event times like the data: ``(time, event)`` with ``time = min(T, C, t_max)``."""
