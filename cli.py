@@ -67,17 +67,15 @@ def _cmd_power(args) -> int:
 
 
 def _cmd_sample_size(args) -> int:
-    from analysis.sample_size_sim import simulated_sample_size
-    from analysis.workflow import fit_generator, load_cohort_ref, seed_streams
+    from analysis.workflow import default_search_range, fit_generator, load_cohort_ref, run_sample_size
     from trials.scenario import load_scenario
     from trials.simulate import check_design_fits_cohort
 
     scenario = load_scenario(args.scenario)
     seed = args.seed if args.seed is not None else scenario.seed
     replicates = args.replicates or scenario.power.replicates
-    sizes = scenario.power.n_total
-    n_min = args.n_min or max(4, min(sizes) // 2)
-    n_max = args.n_max or 4 * max(sizes)
+    lo, hi = default_search_range(scenario.power.n_total)
+    n_min, n_max = args.n_min or lo, args.n_max or hi
     cohort = load_cohort_ref(scenario.cohort)
     check_design_fits_cohort(scenario.design, cohort.schema)
     if not args.quiet:
@@ -86,10 +84,15 @@ def _cmd_sample_size(args) -> int:
     if not args.quiet:
         print(f"searching N in [{n_min}, {n_max}] for power {args.target} ({replicates} replicates per N) ...",
               file=sys.stderr, flush=True)
-    _, sim_rng = seed_streams(seed)
-    res = simulated_sample_size(generator, scenario.design, args.target, replicates=replicates,
-                                alpha=scenario.power.alpha, rng=sim_rng, n_min=n_min, n_max=n_max,
-                                n_start=args.n_start)
+    if args.n_start is not None:
+        from analysis.sample_size_sim import simulated_sample_size
+        from analysis.workflow import seed_streams
+        res = simulated_sample_size(generator, scenario.design, args.target, replicates=replicates,
+                                    alpha=scenario.power.alpha, rng=seed_streams(seed)[1], n_min=n_min,
+                                    n_max=n_max, n_start=args.n_start)
+    else:
+        res = run_sample_size(generator, scenario.design, scenario.power, seed=seed, target=args.target,
+                              n_min=n_min, n_max=n_max, replicates=replicates)
     if args.json:
         print(json.dumps({"title": scenario.title, "seed": seed, "analysis": scenario.design.endpoint.analysis,
                           **res.to_json_dict()}))

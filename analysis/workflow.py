@@ -19,7 +19,7 @@ from trials.scenario import CohortRef, Scenario
 from trials.simulate import check_design_fits_cohort
 
 __all__ = ["load_cohort_ref", "fit_generator", "run_power", "run_scenario", "ScenarioRun", "seed_streams",
-           "evaluation_stream"]
+           "evaluation_stream", "run_sample_size", "default_search_range"]
 
 
 def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -59,6 +59,22 @@ def run_power(generator, design: TrialDesign, settings: PowerSettings, *, seed: 
     """Simulated power curve and type I error with the seed's simulation stream."""
     _, sim_rng = seed_streams(seed)
     return power_curve(generator, design, settings, rng=sim_rng, progress=progress, seed=seed)
+
+
+def default_search_range(n_total) -> tuple[int, int]:
+    """Sample-size search range from a power curve's sizes: half the smallest to four times the largest."""
+    return max(4, min(n_total) // 2), 4 * max(n_total)
+
+
+def run_sample_size(generator, design: TrialDesign, settings: PowerSettings, *, seed: int, target: float,
+                    n_min: int | None = None, n_max: int | None = None, replicates: int | None = None):
+    """Smallest total N reaching ``target`` power by simulation, with the seed's simulation stream (the same
+    numbers in the app and from ``insilico sample-size``); see :mod:`analysis.sample_size_sim`."""
+    from analysis.sample_size_sim import simulated_sample_size
+    lo, hi = default_search_range(settings.n_total)
+    _, sim_rng = seed_streams(seed)
+    return simulated_sample_size(generator, design, target, replicates=replicates or settings.replicates,
+                                 alpha=settings.alpha, rng=sim_rng, n_min=n_min or lo, n_max=n_max or hi)
 
 
 @dataclass(frozen=True, eq=False)

@@ -186,6 +186,24 @@ def start_power(cohort, generator_name: str, design, settings, seed: int) -> Non
     ss["power_job"] = Job(work, label="Simulating", key=(*meta, design, settings))
 
 
+def start_sample_size(cohort, generator_name: str, design, settings, seed: int, target: float) -> None:
+    """Fit (unless the session's generator matches) then search the smallest N reaching ``target``, in a thread
+    (:func:`analysis.workflow.run_sample_size`: the numbers of ``insilico sample-size`` for the same seed)."""
+    from analysis.workflow import fit_generator, run_sample_size
+    ss = st.session_state
+    meta = generator_meta(cohort, generator_name, seed)
+    fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
+
+    def work(progress):
+        gen = fitted
+        if gen is None:
+            progress(0.0, f"training generator {generator_name!r}")
+            gen = fit_generator(cohort, generator_name, seed=seed)
+        progress(0.05, f"searching N for power {target:.0%}")
+        return run_sample_size(gen, design, settings, seed=seed, target=target)
+    ss["sample_size_job"] = Job(work, label="Sample size", key=(*meta, design, settings, float(target)))
+
+
 def current_power_key():
     ss = st.session_state
     cohort, design, settings = ss.get("cohort"), ss.get("design"), ss.get("settings")

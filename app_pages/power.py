@@ -6,7 +6,7 @@ import streamlit as st
 
 from analysis.plots import power_curve_figure
 from app_pages._state import (DEFAULT_SEED, adopt_finished_jobs, current_power_key, form, job_running, need,
-                              show_job, sidebar, start_power)
+                              show_job, sidebar, start_power, start_sample_size)
 
 ss = st.session_state
 sidebar()
@@ -37,6 +37,29 @@ def progress() -> None:
 
 
 progress()
+with st.expander("Sample size for a target power (simulated search)"):
+    s1, s2 = st.columns([1, 2])
+    target = s1.number_input("Target power", 0.5, 0.99, 0.8, 0.05, key="target_power")
+    searching = job_running("sample_size_job")
+    s2.button("Find N", disabled=searching or running, on_click=start_sample_size,
+              args=(cohort, generator_name, design, settings, seed, float(target)))
+
+    @st.fragment(run_every=0.5 if searching else None)
+    def sample_size() -> None:
+        show_job("sample_size_job")
+        job = ss.get("sample_size_job")
+        if job is None or job.running or job.result is None:
+            return
+        r, s = job.result, job.result.search
+        if s.n_recommended is None:
+            st.warning(f"No N up to {max(e.n_total for e in s.evaluations)} was shown to reach the target ({s.status}).")
+        else:
+            lo, hi = r.type1_ci()
+            st.success(f"Smallest total N reaching power {r.target:.0%}: **{s.n_recommended}** (Monte Carlo 95 % "
+                       f"range {s.n_ci_low}-{s.n_ci_high}); simulated power there {s.power:.3f}; type I error "
+                       f"{r.type1_error:.3f} ({lo:.3f}-{hi:.3f}).")
+        st.dataframe(s.table(), hide_index=True)
+    sample_size()
 result = ss.get("power_result")
 if result is None:
     if not running:

@@ -168,3 +168,26 @@ def test_design_effect_modifiers_and_a_bad_subgroup():
     assert not at.exception and at.error
     at.text_input(key="w_design_effect_subgroup").set_value("__import__('os')").run()
     assert not at.exception and at.error
+
+
+def test_sample_size_search_equals_the_library_call():
+    """Power page, "Find N": runs in the background and gives exactly run_sample_size's answer for the seed (the
+    numbers `insilico sample-size` prints for the same scenario)."""
+    from analysis.workflow import fit_generator, run_sample_size
+
+    at = _new_app()
+    _page(at, "design")
+    at.text_input(key="w_design_n_total").set_value("60, 120").run()
+    at.number_input(key="w_design_replicates").set_value(100).run()
+    _page(at, "power")
+    at.number_input(key="target_power").set_value(0.7).run()
+    at.button[1].click().run()
+    assert not at.exception, at.exception
+    _wait(at, "sample_size_job")
+    ui = at.session_state["sample_size_job"].result
+    ss = at.session_state
+    gen = fit_generator(ss["cohort"], "default", seed=ss["seed"])
+    ref = run_sample_size(gen, ss["design"], ss["settings"], seed=ss["seed"], target=0.7)
+    assert ui.to_json_dict() == ref.to_json_dict()
+    assert f"**{ref.search.n_recommended}**" in _texts(at.success) or str(ref.search.n_recommended) in \
+        _texts(at.success)
