@@ -5,6 +5,7 @@
     insilico power SCENARIO.toml [--json] [--replicates N] [--seed S] [--report REPORT.html] [--quiet]
     insilico sample-size SCENARIO.toml [--target 0.8] [--n-min N] [--n-max N] [--replicates R] [--json]
     insilico sweep SCENARIO.toml --grid GRID.toml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--json]
+    insilico calibrate DATA --schema S.toml --arm COL --treated V --analysis NAME [--replicates R] [--json]
     insilico cohorts                      # list the built-in cohorts
     insilico train DATA --schema SCHEMA.toml --generator NAME --out DIR --seed N [--holdout 0.3]
     insilico sample DIR --n N --seed N --out FILE.csv [--criteria EXPR]
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_analyze_command(sub)
     from cli_sweep import add_sweep_command
     add_sweep_command(sub)
+    from cli_calibrate import add_calibrate_command
+    add_calibrate_command(sub)
     return p
 
 

@@ -38,7 +38,8 @@ def problems_of(text, **kw):
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (ROOT / "examples").glob("*.toml")
-                                         if not p.name.endswith("_grid.toml")))   # grid files: test_sweep
+                                         if not p.name.endswith(("_grid.toml", "_schema.toml"))))
+# (grid files: test_sweep; schema files: test_calibration)
 def test_examples_parse(name):
     s = load_scenario(ROOT / "examples" / name)
     assert s.seed == 20261122
