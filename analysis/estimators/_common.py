@@ -21,7 +21,7 @@ from .result import BatchResult, TestResult
 
 __all__ = ["as_replicates", "arm_indicator", "require_columns", "to_test_result", "welch_batched",
            "risk_sets", "nan_result", "z_crit", "numeric_column",
-           "long_to_grid"]
+           "long_to_grid", "dummy_columns"]
 
 
 def as_replicates(a, *, ndim: int, name: str, dtype=float) -> np.ndarray:
@@ -205,3 +205,21 @@ def long_to_grid(data: pd.DataFrame, *, id: str, visit: str, value: str, arm: st
     grid = frame.pivot(index="id", columns="t", values="y").sort_index().sort_index(axis=1)
     return (grid.to_numpy(dtype=float), grid.columns.to_numpy(dtype=float),
             arms.loc[grid.index, "max"].to_numpy(dtype=bool), grid.index.to_numpy())
+
+
+def dummy_columns(col: pd.Series) -> tuple[np.ndarray, list]:
+    """Treatment (dummy) coding of a categorical column: ``(D (N, k - 1), levels)`` with ``levels`` the ``k``
+    observed levels sorted (by their text when the values do not compare), ``levels[0]`` the reference, and one
+    0/1 column per other level; rows with a missing value are NaN in every column. The covariate designs of the
+    adjusted ANCOVA, Cox and logistic models share it."""
+    known = col.notna().to_numpy()
+    values = pd.unique(col[known]).tolist()
+    try:
+        levels = sorted(values)
+    except TypeError:                                                 # mixed types: sort by their text
+        levels = sorted(values, key=str)
+    if len(levels) < 2:
+        return np.zeros((len(col), 0)), levels
+    d = np.stack([(col == lev).to_numpy(dtype=float) for lev in levels[1:]], axis=1)
+    d[~known] = np.nan
+    return d, levels

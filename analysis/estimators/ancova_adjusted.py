@@ -35,7 +35,7 @@ from scipy import special
 
 from cohorts.errors import InvalidDataError
 
-from ._common import arm_indicator, as_replicates, numeric_column, require_columns, to_test_result
+from ._common import arm_indicator, as_replicates, dummy_columns, numeric_column, require_columns, to_test_result
 from .result import BatchResult, TestResult
 
 __all__ = ["ancova_adjusted_batched", "ancova_adjusted_test", "covariate_design"]
@@ -197,17 +197,10 @@ def covariate_design(data: pd.DataFrame, covariates: Sequence[str],
             blocks.append(numeric_column(data, c)[:, None])
             names.append(str(c))
             continue
-        known = col.notna().to_numpy()
-        values = pd.unique(col[known]).tolist()
-        try:
-            levels = sorted(values)
-        except TypeError:                                             # mixed types: sort by their text
-            levels = sorted(values, key=str)
+        dummies, levels = dummy_columns(col)
         if len(levels) < 2:
             raise InvalidDataError(f"covariate column {c!r} has {len(levels)} level(s) {levels}; a categorical "
                                    "covariate needs at least two levels: drop it from covariates")
-        dummies = np.stack([(col == lev).to_numpy(dtype=float) for lev in levels[1:]], axis=1)
-        dummies[~known] = np.nan
         blocks.append(dummies)
         names += [f"{c}[T.{lev}]" for lev in levels[1:]]
     if not blocks:

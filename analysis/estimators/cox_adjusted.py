@@ -37,7 +37,7 @@ from scipy import stats
 
 from cohorts.errors import InvalidDataError, UnknownNameError
 
-from ._common import as_replicates, numeric_column, to_test_result, z_crit
+from ._common import as_replicates, dummy_columns, numeric_column, to_test_result, z_crit
 from .logrank import survival_arrays
 from .logrank_stratified import complete_rows, stratified_time_key, stratum_codes
 from .result import BatchResult, TestResult
@@ -316,15 +316,13 @@ def design_matrix(data: pd.DataFrame, covariates) -> tuple[np.ndarray, list[str]
             cols.append(numeric_column(data, c))
             names.append(c)
             continue
-        levels = sorted(pd.unique(col.dropna()).tolist(), key=lambda v: (str(type(v)), v))
+        dummies, levels = dummy_columns(col)
         if len(levels) < 2:
             raise InvalidDataError(f"column {c!r}: a categorical covariate needs two levels, found {levels}; "
                                    f"drop it from covariates")
         refs[c] = levels[0]
-        miss = col.isna().to_numpy()
-        for lev in levels[1:]:
-            cols.append(np.where(miss, np.nan, (col == lev).to_numpy(dtype=float)))
-            names.append(f"{c}[{lev}]")
+        cols += list(dummies.T)
+        names += [f"{c}[{lev}]" for lev in levels[1:]]
     x = np.column_stack(cols) if cols else np.zeros((len(data), 0))
     return x, names, refs
 

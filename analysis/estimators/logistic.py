@@ -35,7 +35,7 @@ from scipy import stats
 
 from cohorts.errors import InvalidDataError
 
-from ._common import as_replicates, numeric_column, require_columns, to_test_result, z_crit
+from ._common import as_replicates, dummy_columns, numeric_column, require_columns, to_test_result, z_crit
 from .binary import binary_arrays
 from .result import BatchResult, TestResult
 
@@ -287,19 +287,13 @@ def _covariate_matrix(data: pd.DataFrame, covariates: list[str], categorical: se
             names.append(c)
             missing |= np.isnan(v)
             continue
-        known = col.notna().to_numpy()
-        missing |= ~known
-        levels = pd.unique(col[known]).tolist()
-        try:
-            levels = sorted(levels)
-        except TypeError:
-            levels = sorted(levels, key=str)
+        missing |= col.isna().to_numpy()
+        dummies, levels = dummy_columns(col)
         if not levels:
             raise InvalidDataError(f"column {c!r}: every value is missing; drop this covariate")
         refs[c] = levels[0]
-        for lev in levels[1:]:
-            cols.append((col == lev).to_numpy(dtype=float))
-            names.append(f"{c}[T.{lev}]")
+        cols += list(np.nan_to_num(dummies).T)                       # missing rows are dropped by `missing`
+        names += [f"{c}[T.{lev}]" for lev in levels[1:]]
     return cols, names, refs, missing
 
 
