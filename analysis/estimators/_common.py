@@ -21,7 +21,7 @@ from .result import BatchResult, TestResult
 
 __all__ = ["as_replicates", "arm_indicator", "require_columns", "to_test_result", "welch_batched",
            "risk_sets", "nan_result", "z_crit", "numeric_column",
-           "long_to_grid", "dummy_columns"]
+           "long_to_grid", "dummy_columns", "zero_one_column"]
 
 
 def as_replicates(a, *, ndim: int, name: str, dtype=float) -> np.ndarray:
@@ -59,6 +59,19 @@ def numeric_column(data: pd.DataFrame, column: str) -> np.ndarray:
         raise InvalidDataError(f"column {column!r}: non-numeric values at rows {rows.tolist()} "
                                f"(e.g. {col.iloc[rows[0]]!r}); clean or drop them first")
     return out
+
+
+def zero_one_column(data: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    """Column ``column`` as floats 0/1 (boolean accepted, missing -> NaN); any other value raises
+    :class:`InvalidDataError` saying that ``what`` (e.g. "the event indicator") must be 0/1."""
+    v = numeric_column(data, column)
+    bad = ~np.isnan(v) & (v != 0) & (v != 1)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5]
+        raise InvalidDataError(f"column {column!r}: {what} must be 0/1 (or boolean), found "
+                               f"{sorted(set(v[bad].tolist()))[:5]} at rows {rows.tolist()}; recode it "
+                               f"(e.g. 1 = event) first")
+    return v
 
 
 def arm_indicator(data: pd.DataFrame, arm: str, treated_value) -> tuple[np.ndarray, np.ndarray]:

@@ -37,9 +37,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cohorts.errors import InvalidDataError, UnknownNameError
+from cohorts.errors import UnknownNameError
 
-from ._common import arm_indicator, as_replicates, numeric_column, require_columns, to_test_result, z_crit
+from ._common import (arm_indicator, as_replicates, require_columns, to_test_result, z_crit,
+                      zero_one_column)
 from .result import BatchResult, TestResult
 
 __all__ = ["risk_difference_batched", "risk_difference_test", "risk_ratio_batched", "risk_ratio_test",
@@ -136,13 +137,7 @@ def binary_arrays(data: pd.DataFrame, *, outcome: str, arm: str, treated_value) 
     ``y = NaN``. Any value other than 0, 1 or missing raises :class:`InvalidDataError`."""
     require_columns(data, [outcome, arm])
     treated, known = arm_indicator(data, arm, treated_value)
-    y = numeric_column(data, outcome)
-    bad = ~np.isnan(y) & (y != 0) & (y != 1)
-    if bad.any():
-        rows = np.flatnonzero(bad)[:5]
-        raise InvalidDataError(f"column {outcome!r}: a binary outcome must be 0/1 (or boolean), found "
-                               f"{sorted(set(y[bad].tolist()))[:5]} at rows {rows.tolist()}; recode it "
-                               f"(e.g. 1 = event) first")
+    y = zero_one_column(data, outcome, "a binary outcome")
     return np.where(known, y, np.nan), treated
 
 

@@ -48,7 +48,8 @@ from scipy import stats
 
 from cohorts.errors import InvalidDataError
 
-from ._common import arm_indicator, as_replicates, numeric_column, require_columns, to_test_result, z_crit
+from ._common import (arm_indicator, as_replicates, numeric_column, require_columns, to_test_result, z_crit,
+                      zero_one_column)
 from .result import BatchResult, TestResult
 
 __all__ = ["cafs_batched", "cafs_test", "cafs_scores"]
@@ -193,12 +194,8 @@ def cafs_test(data: pd.DataFrame, *, time: str, event: str, change: str, arm: st
                                f"got {horizon!r}")
     treated, known = arm_indicator(data, arm, treated_value)
     t = numeric_column(data, time)
-    e = numeric_column(data, event)
+    e = zero_one_column(data, event, "the death indicator")
     c = numeric_column(data, change)
-    bad = ~np.isnan(e) & (e != 0) & (e != 1)
-    if bad.any():
-        raise InvalidDataError(f"column {event!r}: the death indicator must be 0/1, found "
-                               f"{sorted(set(e[bad].tolist()))[:5]}")
     if (t[np.isfinite(t)] < 0).any():
         raise InvalidDataError(f"column {time!r}: negative follow-up times; times count from randomization")
     keep = known & np.isfinite(t) & ~np.isnan(e)

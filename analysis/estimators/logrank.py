@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cohorts.errors import InvalidDataError
 
-from ._common import arm_indicator, numeric_column, require_columns, risk_sets, to_test_result, z_crit
+from ._common import (arm_indicator, numeric_column, require_columns, risk_sets, to_test_result, z_crit,
+                      zero_one_column)
 from .result import BatchResult, TestResult
 
 __all__ = ["logrank_batched", "logrank_test", "logrank_from_counts", "survival_arrays"]
@@ -76,11 +76,7 @@ def survival_arrays(data: pd.DataFrame, *, time: str, event: str, arm: str, trea
     require_columns(data, [time, event, arm])
     treated, known = arm_indicator(data, arm, treated_value)
     t = numeric_column(data, time)
-    e = numeric_column(data, event)
-    bad = ~np.isnan(e) & (e != 0) & (e != 1)
-    if bad.any():
-        raise InvalidDataError(f"column {event!r}: the event indicator must be 0/1, found "
-                               f"{sorted(set(e[bad].tolist()))[:5]}")
+    e = zero_one_column(data, event, "the event indicator")
     keep = known & np.isfinite(t) & ~np.isnan(e)
     return t[keep], e[keep].astype(bool), treated[keep]
 

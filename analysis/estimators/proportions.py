@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from cohorts.errors import InvalidDataError
 
-from ._common import arm_indicator, as_replicates, numeric_column, require_columns, to_test_result, z_crit
+from ._common import as_replicates, to_test_result, z_crit
+from .binary import binary_arrays
 from .result import BatchResult, TestResult
 
 __all__ = ["proportions_batched", "proportions_test"]
@@ -60,12 +60,5 @@ def proportions_test(data: pd.DataFrame, *, value: str, arm: str, treated_value,
 
     A boolean column is accepted; any value other than 0, 1 or missing raises :class:`InvalidDataError`.
     """
-    require_columns(data, [value, arm])
-    treated, known = arm_indicator(data, arm, treated_value)
-    y = numeric_column(data, value)
-    bad = ~np.isnan(y) & (y != 0) & (y != 1)
-    if bad.any():
-        raise InvalidDataError(f"column {value!r}: a binary outcome must be 0/1, found "
-                               f"{sorted(set(y[bad].tolist()))[:5]}")
-    y = np.where(known, y, np.nan)
+    y, treated = binary_arrays(data, outcome=value, arm=arm, treated_value=treated_value)
     return to_test_result(proportions_batched(y[None], treated[None], alpha))
