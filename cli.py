@@ -85,15 +85,8 @@ def _cmd_sample_size(args) -> int:
     if not args.quiet:
         print(f"searching N in [{n_min}, {n_max}] for power {args.target} ({replicates} replicates per N) ...",
               file=sys.stderr, flush=True)
-    if args.n_start is not None:
-        from analysis.sample_size_sim import simulated_sample_size
-        from analysis.workflow import seed_streams
-        res = simulated_sample_size(generator, scenario.design, args.target, replicates=replicates,
-                                    alpha=scenario.power.alpha, rng=seed_streams(seed)[1], n_min=n_min,
-                                    n_max=n_max, n_start=args.n_start)
-    else:
-        res = run_sample_size(generator, scenario.design, scenario.power, seed=seed, target=args.target,
-                              n_min=n_min, n_max=n_max, replicates=replicates)
+    res = run_sample_size(generator, scenario.design, scenario.power, seed=seed, target=args.target,
+                          n_min=n_min, n_max=n_max, replicates=replicates, n_start=args.n_start)
     if args.json:
         print(json.dumps({"title": scenario.title, "seed": seed, "analysis": scenario.design.endpoint.analysis,
                           **res.to_json_dict()}))

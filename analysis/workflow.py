@@ -67,14 +67,16 @@ def default_search_range(n_total) -> tuple[int, int]:
 
 
 def run_sample_size(generator, design: TrialDesign, settings: PowerSettings, *, seed: int, target: float,
-                    n_min: int | None = None, n_max: int | None = None, replicates: int | None = None):
+                    n_min: int | None = None, n_max: int | None = None, replicates: int | None = None,
+                    n_start: int | None = None):
     """Smallest total N reaching ``target`` power by simulation, with the seed's simulation stream (the same
     numbers in the app and from ``insilico sample-size``); see :mod:`analysis.sample_size_sim`."""
     from analysis.sample_size_sim import simulated_sample_size
     lo, hi = default_search_range(settings.n_total)
     _, sim_rng = seed_streams(seed)
     return simulated_sample_size(generator, design, target, replicates=replicates or settings.replicates,
-                                 alpha=settings.alpha, rng=sim_rng, n_min=n_min or lo, n_max=n_max or hi)
+                                 alpha=settings.alpha, rng=sim_rng, n_min=n_min or lo, n_max=n_max or hi,
+                                 n_start=n_start)
 
 
 @dataclass(frozen=True, eq=False)
