@@ -34,7 +34,7 @@ import pandas as pd
 
 from cohorts.errors import InvalidDataError, InvalidScenarioError
 
-__all__ = ["add_analyze_command", "analyze", "METHODS"]
+__all__ = ["add_analyze_command", "analyze", "match_value", "METHODS"]
 
 #: endpoint -> accepted methods (the first is the default without covariates)
 METHODS = {
@@ -47,7 +47,7 @@ _NEEDS = {"tte": ("time", "event"), "continuous": ("value",), "binary": ("value"
           "longitudinal": ("id", "visit", "value")}
 
 
-def _match(column: pd.Series, text: str, flag: str):
+def match_value(column: pd.Series, text: str, flag: str):
     """The value of ``column`` written ``text`` on the command line (numbers compare as numbers)."""
     values = pd.unique(column.dropna())
     for v in values:
@@ -70,9 +70,9 @@ def _arms(data: pd.DataFrame, args) -> tuple[pd.DataFrame, object, object]:
     if args.arm not in data.columns:
         raise InvalidDataError(f"--arm {args.arm!r}: no such column; columns are {', '.join(map(str, data.columns))}")
     col = data[args.arm]
-    treated = _match(col, args.treated, "--treated")
+    treated = match_value(col, args.treated, "--treated")
     if args.control is not None:
-        control = _match(col, args.control, "--control")
+        control = match_value(col, args.control, "--control")
         if control == treated:
             raise InvalidDataError("--control and --treated name the same arm; give two different values")
         return data[col.isin([treated, control])].reset_index(drop=True), treated, control

@@ -28,7 +28,7 @@ def run_calibrate(args):
     """The :class:`~analysis.calibration.CalibrationResult` of parsed ``args`` (user errors raise
     :class:`~cohorts.errors.WorkbenchError`)."""
     from analysis.calibration import calibrate_trial
-    from cli_analyze import _match
+    from cli_analyze import match_value
     from cohorts.io import read_table
     from cohorts.schema import CohortSchema
 
@@ -39,8 +39,8 @@ def run_calibrate(args):
     if args.arm not in data.columns:
         raise InvalidDataError(f"--arm {args.arm!r}: no such column; columns are "
                                f"{', '.join(map(str, data.columns))}")
-    treated = _match(data[args.arm], args.treated, "--treated")
-    control = None if args.control is None else _match(data[args.arm], args.control, "--control")
+    treated = match_value(data[args.arm], args.treated, "--treated")
+    control = None if args.control is None else match_value(data[args.arm], args.control, "--control")
     return calibrate_trial(data, schema, arm=args.arm, treated_value=treated, control_value=control,
                            analysis=args.analysis, replicates=args.replicates, seed=args.seed,
                            generator=args.generator, effect=args.effect, followup=args.followup, alpha=args.alpha)
