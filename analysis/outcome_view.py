@@ -153,31 +153,12 @@ def trial_frames(batch: TrialBatch, *, schema: CohortSchema, design: TrialDesign
                     tuple(covariates), categorical)
 
 
-class _RecordDraws:
-    """A generator proxy that keeps every :class:`~cohorts.generators.latent.PatientDraw` it hands out."""
-
-    def __init__(self, generator):
-        self._generator = generator
-        self.draws = []
-
-    def __getattr__(self, name):
-        return getattr(self._generator, name)
-
-    def draw(self, n, **kwargs):
-        d = self._generator.draw(n, **kwargs)
-        self.draws.append(d)
-        return d
-
-
 def simulate_one_trial(generator, design: TrialDesign, n_total: int, *, rng: np.random.Generator,
                        source: str | None = None) -> OneTrial:
     """One virtual trial of ``n_total`` patients: :func:`~trials.simulate.simulate_trials` with one replicate,
     plus the baseline covariates of the patients it drew (their order is the batch's patient order)."""
-    recorder = _RecordDraws(generator)
-    batch = simulate_trials(recorder, design, n_total, 1, rng=rng)
-    if len(recorder.draws) != 1 or len(recorder.draws[0]) != batch.n_total:  # simulate_trials changed
-        raise RuntimeError("simulate_trials no longer draws all patients in one call; update simulate_one_trial")
-    return trial_frames(batch, schema=generator.schema_, design=design, baseline=recorder.draws[0].baseline,
+    batch, draw = simulate_trials(generator, design, n_total, 1, rng=rng, return_draw=True)
+    return trial_frames(batch, schema=generator.schema_, design=design, baseline=draw.baseline,
                         source=source or f"one simulated trial of {n_total} patients")
 
 

@@ -56,14 +56,22 @@ def randomize(replicates: int, n_total: int, treated_fraction: float, *, rng: np
 
 
 def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: int, *,
-                    rng: np.random.Generator) -> TrialBatch:
-    """``replicates`` trials of ``n_total`` patients each from a fitted ``generator``."""
+                    rng: np.random.Generator, return_draw: bool = False):
+    """``replicates`` trials of ``n_total`` patients each from a fitted ``generator``: a :class:`TrialBatch`,
+    or ``(batch, draw)`` with ``return_draw`` (the :class:`~cohorts.generators.latent.PatientDraw` of all
+    ``replicates * n_total`` patients, replicate-major: e.g. their baseline covariates)."""
     schema = generator.schema_ if hasattr(generator, "schema_") else None
     if schema is not None:
         check_design_fits_cohort(design, schema)
     R, N = int(replicates), int(n_total)
     rng_draw, rng_arm, rng_out, rng_drop = rng.spawn(4)
     draw = generator.draw(R * N, rng=rng_draw)
+    batch = _outcomes(draw, design, R, N, rng_arm=rng_arm, rng_out=rng_out, rng_drop=rng_drop)
+    return (batch, draw) if return_draw else batch
+
+
+def _outcomes(draw, design: TrialDesign, R: int, N: int, *, rng_arm, rng_out, rng_drop) -> TrialBatch:
+    """Randomize the drawn patients, apply the effect and the observation process (see :func:`simulate_trials`)."""
     treated = randomize(R, N, design.treated_fraction, rng=rng_arm)
     effect = design.effect
     # responders are drawn after the randomization from the same stream, so designs without them are unchanged
