@@ -36,6 +36,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.estimators import SINGLE
+from analysis.power import rejections, simulate_rejections
 from analysis.estimators.result import TestResult
 from cohorts.errors import InvalidDataError, InvalidScenarioError, UnknownNameError
 from cohorts.schema import DAYS_PER_UNIT, CohortSchema
@@ -76,8 +77,7 @@ def _share_below(p_values, p: float) -> float:
 
 
 def _rate(p_values, alpha: float) -> float:
-    v = np.asarray(p_values, float)
-    return float(np.where(np.isnan(v), False, v < alpha).mean())
+    return float(rejections(p_values, alpha)) / len(p_values)
 
 
 def _num(x):
@@ -271,7 +271,6 @@ def calibrate_trial(data: pd.DataFrame, schema: CohortSchema, *, arm: str, treat
     analysis's effect kind (:func:`effect_kind_for`); ``followup`` (tte, the cohort's time unit) defaults to the
     largest observed time.
     """
-    from analysis.power import simulate_rejections
     from analysis.workflow import fit_generator, seed_streams
     from cohorts.io import cohort_from_frame
 

@@ -22,7 +22,7 @@ from analysis.power_result import PowerResult
 from trials.design import PowerSettings, TrialDesign
 from trials.simulate import check_design_fits_cohort, simulate_trials
 
-__all__ = ["power_curve", "simulate_rejections", "CHUNK_REPLICATES"]
+__all__ = ["power_curve", "simulate_rejections", "rejections", "rate_ci", "CHUNK_REPLICATES"]
 
 #: replicates simulated per batch (memory bound); part of the random stream layout, so keep it fixed
 CHUNK_REPLICATES = 500
@@ -46,9 +46,16 @@ def simulate_rejections(generator, design: TrialDesign, n_total: int, replicates
     return np.concatenate(p_values), np.concatenate(estimates)
 
 
-def _rate_ci(k, n) -> tuple[np.ndarray, np.ndarray]:
+def rejections(p_values, alpha: float) -> np.ndarray:
+    """Two-sided rejections at ``alpha`` counted over the last axis; an undefined (NaN) p-value does not reject."""
+    p = np.asarray(p_values, dtype=float)
+    return np.where(np.isnan(p), False, p < alpha).sum(axis=-1)
+
+
+def rate_ci(k, n) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (Clopper-Pearson) 95 % interval of ``k`` successes in ``n`` (statsmodels ``method="beta"``)."""
     lo, hi = proportion_confint(np.asarray(k), n, alpha=0.05, method="beta")
-    return np.asarray(lo, float), np.asarray(hi, float)
+    return np.nan_to_num(np.asarray(lo, float), nan=0.0), np.nan_to_num(np.asarray(hi, float), nan=1.0)
 
 
 def power_curve(generator, design: TrialDesign, settings: PowerSettings, *, rng: np.random.Generator,
@@ -80,10 +87,9 @@ def power_curve(generator, design: TrialDesign, settings: PowerSettings, *, rng:
             generator, null, n, R, alpha, rng=children[2 * k + 1],
             on_chunk=lambda r, n=n: tick(r, f"N = {n}: null scenario"))
 
-    rej = np.where(np.isnan(p_alt), False, p_alt < alpha).sum(axis=1)
-    rej0 = np.where(np.isnan(p_null), False, p_null < alpha).sum(axis=1)
-    lo, hi = _rate_ci(rej, R)
-    t_lo, t_hi = _rate_ci(rej0.sum(), K * R)
+    rej, rej0 = rejections(p_alt, alpha), rejections(p_null, alpha)
+    lo, hi = rate_ci(rej, R)
+    t_lo, t_hi = rate_ci(rej0.sum(), K * R)
     return PowerResult(
         design=design, settings=settings, analysis=design.endpoint.analysis,
         power=rej / R, power_ci_low=lo, power_ci_high=hi,

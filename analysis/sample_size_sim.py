@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.power import simulate_rejections
+from analysis.power import rejections, simulate_rejections
 from analysis.sample_size import SampleSizeResult, find_sample_size
 from cohorts.errors import InvalidScenarioError
 from trials.design import TrialDesign
@@ -77,7 +77,7 @@ def allocation_step(design: TrialDesign) -> int:
 
 
 def _rejections(p: np.ndarray, alpha: float) -> int:
-    return int(np.where(np.isnan(p), False, p < alpha).sum())
+    return int(rejections(p, alpha))
 
 
 def _pilot(generator, design, n_pilot, replicates, alpha, target, rng, n_min, n_max, step) -> tuple[int, dict]:

@@ -38,9 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from statsmodels.stats.proportion import proportion_confint
 
-from analysis.power import CHUNK_REPLICATES, simulate_rejections
+from analysis.power import CHUNK_REPLICATES, rate_ci, rejections, simulate_rejections
 from analysis.sweep_grid import SweepCell, SweepGrid
 from cohorts.errors import InvalidScenarioError
 from trials.design import TrialDesign
@@ -64,11 +63,6 @@ def cell_stream(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(SWEEP_STREAM, int(index))))
 
 
-def _rate_ci(k: int, n: int) -> tuple[float, float]:
-    lo, hi = proportion_confint(k, n, alpha=0.05, method="beta")
-    return float(np.nan_to_num(lo, nan=0.0)), float(np.nan_to_num(hi, nan=1.0))
-
-
 def _worker_address() -> str | None:
     try:
         from distributed import get_worker
@@ -83,10 +77,9 @@ def _cell_task(generator, design: TrialDesign, cell: SweepCell, replicates: int,
     rng_effect, rng_null = cell_stream(seed, cell.index).spawn(2)
     p, est = simulate_rejections(generator, design, cell.n_total, replicates, alpha, rng=rng_effect)
     p0, _ = simulate_rejections(generator, design.null(), cell.n_total, replicates, alpha, rng=rng_null)
-    k = int(np.where(np.isnan(p), False, p < alpha).sum())
-    k0 = int(np.where(np.isnan(p0), False, p0 < alpha).sum())
-    lo, hi = _rate_ci(k, replicates)
-    lo0, hi0 = _rate_ci(k0, replicates)
+    k, k0 = int(rejections(p, alpha)), int(rejections(p0, alpha))
+    lo, hi = map(float, rate_ci(k, replicates))
+    lo0, hi0 = map(float, rate_ci(k0, replicates))
     return {"cell": cell.index, "effect": cell.effect, "n_total": cell.n_total,
             "dropout_per_month": cell.dropout_per_month, "analysis": cell.analysis,
             "power": k / replicates, "power_ci_low": lo, "power_ci_high": hi,
