@@ -15,14 +15,15 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.estimators import analyze_batch
+from analysis.design_analysis import SimulatedTrials, analyze_design, concat_simulated
 from analysis.power_result import PowerResult
 from trials.design import PowerSettings, TrialDesign
 from trials.simulate import check_design_fits_cohort, simulate_trials
 
-__all__ = ["power_curve", "simulate_rejections", "rejections", "rate_ci", "CHUNK_REPLICATES"]
+__all__ = ["power_curve", "simulate_design", "simulate_rejections", "rejections", "rate_ci", "CHUNK_REPLICATES"]
 
 #: replicates simulated per batch (memory bound); part of the random stream layout, so keep it fixed
 CHUNK_REPLICATES = 500
@@ -30,20 +31,27 @@ CHUNK_REPLICATES = 500
 Progress = Callable[[float, str], None]
 
 
-def simulate_rejections(generator, design: TrialDesign, n_total: int, replicates: int, alpha: float, *,
-                        rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None):
-    """p-values and estimates of ``replicates`` simulated trials, in fixed-size chunks."""
+def simulate_design(generator, design: TrialDesign, n_total: int, replicates: int, alpha: float, *,
+                    rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None) -> SimulatedTrials:
+    """``replicates`` simulated and analysed trials (:func:`analysis.design_analysis.analyze_design`), in
+    fixed-size chunks."""
     n_chunks = -(-replicates // CHUNK_REPLICATES)
-    p_values, estimates = [], []
+    parts = []
     for i, child in enumerate(rng.spawn(n_chunks)):
         r = min(CHUNK_REPLICATES, replicates - i * CHUNK_REPLICATES)
         batch = simulate_trials(generator, design, n_total, r, rng=child)
-        res = analyze_batch(batch, design.endpoint.analysis, alpha)
-        p_values.append(np.asarray(res.p_value, float))
-        estimates.append(np.asarray(res.estimate, float))
+        parts.append(analyze_design(batch, design, alpha))
         if on_chunk is not None:
             on_chunk(r)
-    return np.concatenate(p_values), np.concatenate(estimates)
+    return concat_simulated(parts)
+
+
+def simulate_rejections(generator, design: TrialDesign, n_total: int, replicates: int, alpha: float, *,
+                        rng: np.random.Generator, on_chunk: Callable[[int], None] | None = None):
+    """``(p_values, estimates)`` of :func:`simulate_design` (for a design with interim looks the p-value is the
+    nominal one of the stopping look: count rejections with ``simulate_design(...).rejected``)."""
+    sim = simulate_design(generator, design, n_total, replicates, alpha, rng=rng, on_chunk=on_chunk)
+    return sim.p_value, sim.estimate
 
 
 def rejections(p_values, alpha: float) -> np.ndarray:
@@ -76,18 +84,17 @@ def power_curve(generator, design: TrialDesign, settings: PowerSettings, *, rng:
             progress(done / total, label)
 
     null = design.null()
-    p_alt, p_null = np.empty((K, R)), np.empty((K, R))
-    e_alt, e_null = np.empty((K, R)), np.empty((K, R))
+    sims, sims0 = [], []
     children = rng.spawn(2 * K)
     for k, n in enumerate(settings.n_total):
-        p_alt[k], e_alt[k] = simulate_rejections(
-            generator, design, n, R, alpha, rng=children[2 * k],
-            on_chunk=lambda r, n=n: tick(r, f"N = {n}: effect scenario"))
-        p_null[k], e_null[k] = simulate_rejections(
-            generator, null, n, R, alpha, rng=children[2 * k + 1],
-            on_chunk=lambda r, n=n: tick(r, f"N = {n}: null scenario"))
+        sims.append(simulate_design(generator, design, n, R, alpha, rng=children[2 * k],
+                                    on_chunk=lambda r, n=n: tick(r, f"N = {n}: effect scenario")))
+        sims0.append(simulate_design(generator, null, n, R, alpha, rng=children[2 * k + 1],
+                                     on_chunk=lambda r, n=n: tick(r, f"N = {n}: null scenario")))
+    operating, looks, analytic = _operating(generator, design, settings, sims, sims0, rng)
 
-    rej, rej0 = rejections(p_alt, alpha), rejections(p_null, alpha)
+    rej = np.array([s.rejected.sum() for s in sims])
+    rej0 = np.array([s.rejected.sum() for s in sims0])
     lo, hi = rate_ci(rej, R)
     t_lo, t_hi = rate_ci(rej0.sum(), K * R)
     return PowerResult(
@@ -95,5 +102,36 @@ def power_curve(generator, design: TrialDesign, settings: PowerSettings, *, rng:
         power=rej / R, power_ci_low=lo, power_ci_high=hi,
         type1_by_n=rej0 / R, type1_error=float(rej0.sum() / (K * R)),
         type1_ci_low=float(t_lo), type1_ci_high=float(t_hi),
-        p_values=p_alt, p_values_null=p_null, estimates=e_alt, estimates_null=e_null,
-        seed=seed, elapsed_s=time.perf_counter() - start)
+        p_values=np.stack([s.p_value for s in sims]), p_values_null=np.stack([s.p_value for s in sims0]),
+        estimates=np.stack([s.estimate for s in sims]), estimates_null=np.stack([s.estimate for s in sims0]),
+        seed=seed, elapsed_s=time.perf_counter() - start,
+        operating=operating, looks=looks, analytic_power=analytic,
+        rejected=np.stack([s.rejected for s in sims]), rejected_null=np.stack([s.rejected for s in sims0]))
+
+
+def _n_dependent(design: TrialDesign) -> bool:
+    """Does the estimand depend on N (accrual at a rate, an event target, synthetic controls)?"""
+    return ((design.accrual is not None and bool(design.accrual.rates)) or design.endpoint.events is not None
+            or design.hybrid is not None)
+
+
+def _operating(generator, design, settings, sims, sims0, rng):
+    """Per-N operating characteristics (:mod:`analysis.power_summary`), the look tables and the analytic column.
+    The estimand's large trials use their own streams (spawned after the replicates'), so they change nothing
+    else."""
+    from analysis.estimand import analytic_power_column, reference_trial
+    from analysis.power_summary import look_table, operating_row
+    ns = settings.n_total
+    ref_rngs = rng.spawn(len(ns))
+    if _n_dependent(design):
+        refs = [reference_trial(generator, design, n, settings.alpha, rng=r) for n, r in zip(ns, ref_rngs)]
+    else:
+        refs = [reference_trial(generator, design, max(ns), settings.alpha, rng=ref_rngs[0])] * len(ns)
+    rows = [operating_row(s, s0, ref.estimate, design.endpoint.analysis) for s, s0, ref in zip(sims, sims0, refs)]
+    operating = pd.DataFrame(rows)
+    looks = [look_table(s, s0) for s, s0 in zip(sims, sims0)] if design.looks is not None else None
+    events = operating["expected_events"] if "expected_events" in operating else None
+    analytic = np.array([analytic_power_column(design, ref, [n], settings.alpha,
+                                               None if events is None else [events.iloc[i]])[0]
+                         for i, (n, ref) in enumerate(zip(ns, refs))])
+    return operating, looks, analytic

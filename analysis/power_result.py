@@ -40,6 +40,16 @@ class PowerResult:
     estimates_null: np.ndarray = field(repr=False)
     seed: int | None = None
     elapsed_s: float = 0.0
+    #: per N: bias, coverage, expected N / events / months, per-arm and randomized-only power
+    #: (:func:`analysis.power_summary.operating_row`); ``None`` for results built before it existed
+    operating: pd.DataFrame | None = field(default=None, repr=False)
+    #: per N (group-sequential designs): boundaries and simulated stopping probabilities per look
+    looks: list | None = field(default=None, repr=False)
+    #: per N: closed-form power with inputs from the estimand's large trial (NaN where none applies)
+    analytic_power: np.ndarray | None = field(default=None, repr=False)
+    #: ``(K, R)`` per-replicate decisions (a group-sequential trial's rejection is not ``p < alpha``)
+    rejected: np.ndarray | None = field(default=None, repr=False)
+    rejected_null: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_total(self) -> tuple[int, ...]:
@@ -54,14 +64,20 @@ class PowerResult:
         return np.nan_to_num(np.asarray(lo, float), nan=0.0), np.nan_to_num(np.asarray(hi, float), nan=1.0)
 
     def table(self) -> pd.DataFrame:
-        """One row per total N: power with its MC interval, type I error, mean estimate."""
-        return pd.DataFrame({
+        """One row per total N: power with its MC interval, the analytic cross-check, type I error, mean
+        estimate, and the operating characteristics (bias, coverage, expected N / events / months, ...)."""
+        out = pd.DataFrame({
             "n_total": list(self.n_total),
             "power": self.power, "power_ci_low": self.power_ci_low, "power_ci_high": self.power_ci_high,
             "type1_error": self.type1_by_n,
             "mean_estimate": np.nanmean(self.estimates, axis=1),
             "replicates": self.settings.replicates,
         })
+        if self.analytic_power is not None:
+            out.insert(4, "analytic_power", self.analytic_power)
+        if self.operating is not None:
+            out = pd.concat([out, self.operating.reset_index(drop=True)], axis=1)
+        return out
 
     def to_json_dict(self) -> dict:
         """The CLI's JSON object (keys kept stable for scripts)."""
@@ -80,4 +96,27 @@ class PowerResult:
             "seed": self.seed,
             "effect": {self.design.effect.kind: self.design.effect.value, **self.design.effect.modifiers},
             "elapsed_s": round(float(self.elapsed_s), 3),
+            **self._json_extras(),
         }
+
+    def _json_extras(self) -> dict:
+        """The keys added after the skeleton: design conduct, operating characteristics, looks."""
+        def clean(v):
+            if isinstance(v, (float, np.floating)):
+                return None if not np.isfinite(v) else float(v)
+            if isinstance(v, (np.integer,)):
+                return int(v)
+            return v
+        d = self.design
+        out: dict = {"arms": [{"name": a.name, "allocation": a.allocation,
+                               **({"effect": {a.effect.kind: a.effect.value, **a.effect.modifiers}}
+                                  if a.effect is not None else {})} for a in d.arms]}
+        if d.n_treatments > 1:
+            out["multiplicity"] = d.multiplicity
+        if self.analytic_power is not None:
+            out["analytic_power"] = [clean(x) for x in self.analytic_power]
+        if self.operating is not None:
+            out["operating"] = {c: [clean(x) for x in self.operating[c]] for c in self.operating.columns}
+        if self.looks is not None:
+            out["looks"] = [{c: [clean(x) for x in t[c]] for c in t.columns} for t in self.looks]
+        return out

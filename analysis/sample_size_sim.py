@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
-from analysis.power import rejections, simulate_rejections
+from analysis.power import simulate_design
 from analysis.sample_size import SampleSizeResult, find_sample_size
 from cohorts.errors import InvalidScenarioError
 from trials.design import TrialDesign
@@ -76,17 +76,14 @@ def allocation_step(design: TrialDesign) -> int:
     return 2
 
 
-def _rejections(p: np.ndarray, alpha: float) -> int:
-    return int(rejections(p, alpha))
-
-
 def _pilot(generator, design, n_pilot, replicates, alpha, target, rng, n_min, n_max, step) -> tuple[int, dict]:
-    p, est = simulate_rejections(generator, design, n_pilot, replicates, alpha, rng=rng)
+    sim = simulate_design(generator, design, n_pilot, replicates, alpha, rng=rng)
+    est = sim.estimate
     ratio = design.endpoint.analysis in RATIO_ANALYSES
     with np.errstate(divide="ignore", invalid="ignore"):
         e = np.log(est) if ratio else np.asarray(est, float)
     e = e[np.isfinite(e)]
-    info = {"n_total": int(n_pilot), "replicates": int(replicates), "power": _rejections(p, alpha) / replicates,
+    info = {"n_total": int(n_pilot), "replicates": int(replicates), "power": int(sim.rejected.sum()) / replicates,
             "scale": "log" if ratio else "identity"}
     if len(e) < 10:
         info.update(effect=None, se=None, note="too few defined pilot trials; started at the pilot N")
@@ -119,14 +116,12 @@ def simulated_sample_size(generator, design: TrialDesign, target: float, *, repl
                                 step)
 
     def power_at(n: int, child: np.random.Generator) -> tuple[int, int]:
-        p, _ = simulate_rejections(generator, design, n, replicates, alpha, rng=child)
-        return _rejections(p, alpha), replicates
+        return int(simulate_design(generator, design, n, replicates, alpha, rng=child).rejected.sum()), replicates
 
     search = find_sample_size(power_at, target, n_start=int(n_start), n_min=n_min, n_max=n_max,
                               replicates=replicates, rng=search_rng, step=step, max_evaluations=max_evaluations)
     type1 = None
     if search.n_recommended is not None:
-        p0, _ = simulate_rejections(generator, design.null(), search.n_recommended, replicates, alpha,
-                                    rng=null_rng)
-        type1 = _rejections(p0, alpha)
+        type1 = int(simulate_design(generator, design.null(), search.n_recommended, replicates, alpha,
+                                    rng=null_rng).rejected.sum())
     return SimulatedSampleSize(search, float(target), float(alpha), int(n_start), pilot, type1, int(replicates))

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.power import CHUNK_REPLICATES, rate_ci, rejections, simulate_rejections
+from analysis.power import CHUNK_REPLICATES, rate_ci, simulate_design
 from analysis.sweep_grid import SweepCell, SweepGrid
 from cohorts.errors import InvalidScenarioError
 from trials.design import TrialDesign
@@ -75,9 +75,10 @@ def _cell_task(generator, design: TrialDesign, cell: SweepCell, replicates: int,
     """One grid cell: power and type I error from the cell's own stream (runs on a worker or in-process)."""
     start = time.perf_counter()
     rng_effect, rng_null = cell_stream(seed, cell.index).spawn(2)
-    p, est = simulate_rejections(generator, design, cell.n_total, replicates, alpha, rng=rng_effect)
-    p0, _ = simulate_rejections(generator, design.null(), cell.n_total, replicates, alpha, rng=rng_null)
-    k, k0 = int(rejections(p, alpha)), int(rejections(p0, alpha))
+    sim = simulate_design(generator, design, cell.n_total, replicates, alpha, rng=rng_effect)
+    sim0 = simulate_design(generator, design.null(), cell.n_total, replicates, alpha, rng=rng_null)
+    est = sim.estimate
+    k, k0 = int(sim.rejected.sum()), int(sim0.rejected.sum())
     lo, hi = map(float, rate_ci(k, replicates))
     lo0, hi0 = map(float, rate_ci(k0, replicates))
     return {"cell": cell.index, "effect": cell.effect, "n_total": cell.n_total,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +19,18 @@ class TrialBatch:
     * tte: ``time`` ``(R, N)`` observed time (event or censoring) in the cohort's time unit, ``event`` ``(R, N)``
       bool.
     * continuous / binary: ``y`` ``(R, N)``.
+
+    Conduct (filled by :func:`trials.simulate.simulate_trials`; ``None`` when not applicable):
+
+    * ``arm``: ``(R, N)`` int8 arm index (0 = control; ``treated`` is ``arm == 1``; a multi-arm batch is
+      analysed per comparison, :func:`analysis.multiarm.comparison_groups`);
+    * ``entry``: ``(R, N)`` calendar entry month, ascending within a replicate (0 without accrual);
+    * ``analysis_time``: ``(R,)`` calendar month of the (final) analysis;
+    * ``visit_times_actual``: ``(R, N, V)`` months at which each visit happened (visit windows);
+    * tte: ``time_full`` / ``event_full``: each patient's observation without the calendar data cut (only
+      follow-up and dropout), from which interim data cuts are taken (:mod:`trials.datacut`);
+    * ``synthetic``: ``(R, N)`` bool, synthetic controls of a hybrid design (appended after the randomized
+      patients, with ``entry`` 0).
     """
 
     outcome_type: str
@@ -28,6 +40,13 @@ class TrialBatch:
     time: np.ndarray | None = None
     event: np.ndarray | None = None
     time_unit: str | None = None
+    arm: np.ndarray | None = None
+    entry: np.ndarray | None = None
+    analysis_time: np.ndarray | None = None
+    visit_times_actual: np.ndarray | None = None
+    time_full: np.ndarray | None = None
+    event_full: np.ndarray | None = None
+    synthetic: np.ndarray | None = None
 
     @property
     def replicates(self) -> int:
@@ -37,10 +56,35 @@ class TrialBatch:
     def n_total(self) -> int:
         return self.treated.shape[1]
 
+    @property
+    def n_arms(self) -> int:
+        return 2 if self.arm is None else int(self.arm.max(initial=1)) + 1
+
+    def _take(self, rows, cols=slice(None)) -> "TrialBatch":
+        def cut(a, patient_axis=True):
+            if a is None:
+                return None
+            return a[rows][:, cols] if patient_axis else a[rows]
+        return replace(self, treated=cut(self.treated), y=cut(self.y), time=cut(self.time), event=cut(self.event),
+                       arm=cut(self.arm), entry=cut(self.entry), analysis_time=cut(self.analysis_time, False),
+                       visit_times_actual=cut(self.visit_times_actual), time_full=cut(self.time_full),
+                       event_full=cut(self.event_full), synthetic=cut(self.synthetic))
+
     def replicate(self, r: int) -> "TrialBatch":
         """The ``r``-th trial as a batch of one (for single-trial views and tests)."""
-        sl = slice(r, r + 1)
-        return TrialBatch(self.outcome_type, self.treated[sl],
-                          None if self.y is None else self.y[sl], self.visit_times,
-                          None if self.time is None else self.time[sl],
-                          None if self.event is None else self.event[sl], self.time_unit)
+        return self._take(slice(r, r + 1))
+
+    def replicates_subset(self, rows) -> "TrialBatch":
+        """The replicates ``rows`` (an index array or a boolean mask)."""
+        return self._take(np.asarray(rows))
+
+    def first_patients(self, n: int) -> "TrialBatch":
+        """The first ``n`` patients to enter each replicate (a column slice)."""
+        return self._take(slice(None), slice(0, int(n)))
+
+    def randomized(self) -> "TrialBatch":
+        """Without a hybrid design's synthetic controls (the pure randomized comparison)."""
+        if self.synthetic is None:
+            return self
+        n = int((~self.synthetic[0]).sum())
+        return replace(self.first_patients(n), synthetic=None)

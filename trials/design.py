@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 from dataclasses import KW_ONLY, dataclass, field, replace
 
+import numpy as np
+
 from cohorts.criteria import parse_criteria
 from cohorts.errors import InvalidScenarioError
+from trials.conduct import MULTIPLICITY, Accrual, Eligibility, HybridControl, Looks, Randomization
 
 __all__ = ["Effect", "Arm", "Endpoint", "Dropout", "TrialDesign", "PowerSettings",
            "EFFECT_OUTCOME", "EFFECT_MODIFIERS", "ANALYSIS_OUTCOME", "NULL_EFFECT"]
@@ -217,6 +220,8 @@ class Arm:
     name: str
     allocation: float = 1.0
     effect: Effect | None = None
+    #: this arm's loss to follow-up (share leaving per month); ``None``: the design's ``dropout.per_month``
+    dropout_per_month: float | None = None
 
     def __post_init__(self):
         if not self.name:
@@ -224,6 +229,9 @@ class Arm:
         a = self.allocation
         if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 < a < math.inf):
             raise _bad(f"arms[{self.name}].allocation", f"must be a positive number, got {a!r}")
+        d = self.dropout_per_month
+        if d is not None and (isinstance(d, bool) or not isinstance(d, (int, float)) or not (0 <= d < 1)):
+            raise _bad(f"arms[{self.name}].dropout_per_month", f"must be in [0, 1), got {d!r}")
 
 
 @dataclass(frozen=True)
@@ -231,12 +239,22 @@ class Endpoint:
     """What is measured and how it is analysed.
 
     ``visits_months``: the visit schedule of a longitudinal endpoint (first visit = baseline, usually 0).
-    ``followup``: administrative follow-up of a time-to-event endpoint, in the cohort's time unit.
+    ``visit_window_months``: each post-baseline visit happens at a uniform time within +- this many months of
+    its nominal time (0: on time); the slope analyses use the actual times, the visit-based ones the nominal visit.
+    ``followup``: each patient's maximum follow-up from entry for a time-to-event endpoint, in the cohort's time
+    unit. ``events``: event-driven analysis: the (final) analysis happens in calendar time when this many events
+    have been observed (patients still at risk are censored then); ``followup`` becomes optional.
+    ``assessment_months``: months from randomization to the measurement of a continuous or binary endpoint (it
+    only times interim looks and the trial's duration).
     """
 
     analysis: str
     visits_months: tuple[float, ...] | None = None
     followup: float | None = None
+    _: KW_ONLY
+    events: int | None = None
+    visit_window_months: float = 0.0
+    assessment_months: float = 0.0
 
     def __post_init__(self):
         if self.analysis not in ANALYSIS_OUTCOME:
@@ -252,9 +270,30 @@ class Endpoint:
             raise _bad("endpoint.visits_months", f"is required for analysis {self.analysis!r}")
         if self.followup is not None and not (0 < float(self.followup) < math.inf):
             raise _bad("endpoint.followup", f"must be a positive number, got {self.followup!r}")
-        if self.outcome_type == "tte" and self.followup is None:
+        if self.outcome_type == "tte" and self.followup is None and self.events is None:
             raise _bad("endpoint.followup", f"is required for analysis {self.analysis!r} "
-                       "(follow-up in the cohort's time unit)")
+                       "(follow-up in the cohort's time unit), unless the analysis is event-driven (events = D)")
+        e = self.events
+        if e is not None:
+            if isinstance(e, bool) or not isinstance(e, int) or e < 2:
+                raise _bad("endpoint.events", f"must be an integer >= 2 (events at the final analysis), got {e!r}")
+            if self.outcome_type != "tte":
+                raise _bad("endpoint.events", "an event-driven analysis applies to time-to-event endpoints only")
+        w = self.visit_window_months
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not (0 <= w < math.inf):
+            raise _bad("endpoint.visit_window_months", f"must be a number of months >= 0, got {w!r}")
+        if w > 0:
+            if self.visits_months is None:
+                raise _bad("endpoint.visit_window_months", "applies to longitudinal endpoints (with visits_months)")
+            gaps = [b - a for a, b in zip(self.visits_months, self.visits_months[1:])]
+            if 2 * w >= min(gaps):
+                raise _bad("endpoint.visit_window_months", f"+-{w:g} months would let visits overlap; it must be "
+                           f"less than half the shortest gap between visits ({min(gaps):g} months)")
+        object.__setattr__(self, "visit_window_months", float(w))
+        a = self.assessment_months
+        if isinstance(a, bool) or not isinstance(a, (int, float)) or not (0 <= a < math.inf):
+            raise _bad("endpoint.assessment_months", f"must be a number of months >= 0, got {a!r}")
+        object.__setattr__(self, "assessment_months", float(a))
 
     @property
     def outcome_type(self) -> str:
@@ -263,14 +302,28 @@ class Endpoint:
 
 @dataclass(frozen=True)
 class Dropout:
-    """Loss to follow-up: a constant hazard such that ``per_month`` of patients still in leave each month."""
+    """Loss to follow-up: a constant hazard such that ``per_month`` of patients still in leave each month.
+
+    ``hazard_ratio_per_unit_change`` (longitudinal endpoints): informative dropout; between two visits the hazard
+    is multiplied by this ratio to the power of the patient's last observed change from baseline (e.g. 0.9 for
+    ALSFRS-R: a patient who has lost 5 points leaves ``0.9 ** -5 = 1.7`` times as often). 1: dropout ignores the
+    trajectory."""
 
     per_month: float = 0.0
+    hazard_ratio_per_unit_change: float = 1.0
 
     def __post_init__(self):
         p = self.per_month
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not (0 <= p < 1):
             raise _bad("dropout.per_month", f"must be in [0, 1), got {p!r}")
+        h = self.hazard_ratio_per_unit_change
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not (0 < h < math.inf):
+            raise _bad("dropout.hazard_ratio_per_unit_change", f"must be a positive number (1 = dropout does not "
+                       f"depend on the trajectory), got {h!r}")
+
+    @property
+    def informative(self) -> bool:
+        return self.hazard_ratio_per_unit_change != 1.0
 
     @property
     def hazard_per_month(self) -> float:
@@ -279,25 +332,75 @@ class Dropout:
 
 @dataclass(frozen=True)
 class TrialDesign:
-    """A two-arm trial: ``arms[0]`` is the control, ``arms[1]`` the treatment."""
+    """A trial: ``arms[0]`` is the control, ``arms[1:]`` the treatments (two arms, or k treatments vs one
+    control with ``multiplicity`` adjustment), how it is analysed, and how it is conducted.
 
-    arms: tuple[Arm, Arm]
+    Conduct (all optional; see :mod:`trials.conduct`): ``accrual`` (calendar entry; none: everyone enters at
+    month 0), ``randomization`` (default fixed arm sizes in random order), ``eligibility`` (who is drawn),
+    ``looks`` (group-sequential interim analyses), ``hybrid`` (synthetic controls added to the randomized ones).
+    """
+
+    arms: tuple[Arm, ...]
     endpoint: Endpoint
     dropout: Dropout = field(default_factory=Dropout)
+    _: KW_ONLY
+    accrual: Accrual | None = None
+    randomization: Randomization = field(default_factory=Randomization)
+    eligibility: Eligibility | None = None
+    looks: Looks | None = None
+    hybrid: HybridControl | None = None
+    multiplicity: str = "holm"
 
     def __post_init__(self):
         arms = tuple(self.arms)
-        if len(arms) != 2:
-            raise _bad("arms", f"exactly two arms are supported (control first), got {len(arms)}")
-        if arms[0].name == arms[1].name:
-            raise _bad("arms", f"arm names must differ, both are {arms[0].name!r}")
+        if len(arms) < 2:
+            raise _bad("arms", f"at least two arms are needed (the control first), got {len(arms)}")
+        names = [a.name for a in arms]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise _bad("arms", f"arm names must differ; {', '.join(map(repr, dup))} appears more than once")
         if arms[0].effect is not None and not arms[0].effect.is_null:
             raise _bad(f"arms[{arms[0].name}].effect", "the first arm is the control and takes no effect")
-        eff = arms[1].effect
-        if eff is not None and eff.outcome_type != self.endpoint.outcome_type:
-            raise _bad(f"arms[{arms[1].name}].effect", f"{eff.kind!r} applies to {eff.outcome_type} outcomes, "
-                       f"but analysis {self.endpoint.analysis!r} is for {self.endpoint.outcome_type} outcomes")
+        for arm in arms[1:]:
+            eff = arm.effect
+            if eff is not None and eff.outcome_type != self.endpoint.outcome_type:
+                raise _bad(f"arms[{arm.name}].effect", f"{eff.kind!r} applies to {eff.outcome_type} outcomes, "
+                           f"but analysis {self.endpoint.analysis!r} is for {self.endpoint.outcome_type} outcomes")
+        kinds = {a.effect.kind for a in arms[1:] if a.effect is not None}
+        if len(kinds) > 1:
+            raise _bad("arms", f"every treatment arm's effect must be of one kind, got {', '.join(sorted(kinds))}")
+        schedules = {(a.effect.delay, a.effect.until) for a in arms[1:] if a.effect is not None}
+        if len(schedules) > 1:
+            raise _bad("arms", "every treatment arm's hazard ratio must switch on and off at the same times "
+                       "(equal delay and until)")
         object.__setattr__(self, "arms", arms)
+        if self.multiplicity not in MULTIPLICITY:
+            raise _bad("multiplicity", f"must be one of {', '.join(MULTIPLICITY)}, got {self.multiplicity!r}")
+        if self.randomization.method == "permuted_block":
+            ratios = [a.allocation for a in arms]
+            if not all(float(r).is_integer() for r in ratios):
+                raise _bad("randomization.block_size", "permuted blocks need integer allocation ratios (e.g. 1 and "
+                           f"2), got {', '.join(f'{r:g}' for r in ratios)}")
+            unit = int(sum(ratios))
+            if self.randomization.block_size % unit:
+                raise _bad("randomization.block_size", f"must be a multiple of the allocation total {unit} "
+                           f"({':'.join(f'{r:g}' for r in ratios)}), got {self.randomization.block_size}")
+        if self.n_treatments > 1 and self.looks is not None:
+            raise _bad("looks", "group-sequential looks are supported for two-arm designs; remove [looks] or "
+                       "keep one treatment arm")
+        if self.hybrid is not None:
+            if self.n_treatments > 1:
+                raise _bad("hybrid", "a hybrid control is supported for two-arm designs; keep one treatment arm")
+            if self.looks is not None:
+                raise _bad("hybrid", "a hybrid control with interim looks is not supported; remove [looks]")
+            if self.hybrid.drift is not None:
+                problem = _value_problem(self.effect.kind, self.hybrid.drift, "drift")
+                if problem:
+                    raise _bad("hybrid.drift", f"is a {self.effect.kind} (the current trial's patients vs the "
+                               f"historical ones): {problem.split(': ', 1)[1]}")
+        if self.endpoint.outcome_type in ("continuous", "binary") and self.dropout.informative:
+            raise _bad("dropout.hazard_ratio_per_unit_change", "informative dropout applies to longitudinal "
+                       "endpoints (it follows the trajectory)")
 
     @property
     def control(self) -> Arm:
@@ -305,27 +408,79 @@ class TrialDesign:
 
     @property
     def treatment(self) -> Arm:
+        """The (first) treatment arm."""
         return self.arms[1]
 
     @property
-    def effect(self) -> Effect:
-        """The treatment effect (the null effect of the endpoint's kind when none is given)."""
-        if self.treatment.effect is not None:
-            return self.treatment.effect
-        kind = next(k for k, o in EFFECT_OUTCOME.items() if o == self.endpoint.outcome_type)
+    def treatments(self) -> tuple[Arm, ...]:
+        return self.arms[1:]
+
+    @property
+    def n_treatments(self) -> int:
+        return len(self.arms) - 1
+
+    def _effect_of(self, arm: Arm) -> Effect:
+        if arm.effect is not None:
+            return arm.effect
+        kind = next((a.effect.kind for a in self.arms[1:] if a.effect is not None), None)
+        if kind is None:
+            kind = next(k for k, o in EFFECT_OUTCOME.items() if o == self.endpoint.outcome_type)
         return Effect(kind, NULL_EFFECT[kind])
 
     @property
+    def effect(self) -> Effect:
+        """The (first) treatment arm's effect (the null effect of the endpoint's kind when none is given)."""
+        return self._effect_of(self.treatment)
+
+    @property
+    def effects(self) -> tuple[Effect, ...]:
+        """Each treatment arm's effect, in arm order."""
+        return tuple(self._effect_of(a) for a in self.treatments)
+
+    @property
+    def allocation_shares(self) -> tuple[float, ...]:
+        total = sum(a.allocation for a in self.arms)
+        return tuple(a.allocation / total for a in self.arms)
+
+    @property
     def treated_fraction(self) -> float:
+        """Share of patients in the (first) treatment arm among the control and that arm."""
         a0, a1 = self.control.allocation, self.treatment.allocation
         return a1 / (a0 + a1)
 
+    @property
+    def has_conduct(self) -> bool:
+        """Anything beyond the two-arm, all-enter-at-once, fixed-randomization skeleton."""
+        return (self.accrual is not None or self.randomization != Randomization() or self.eligibility is not None
+                or self.looks is not None or self.hybrid is not None or self.n_treatments > 1
+                or self.endpoint.events is not None or self.endpoint.visit_window_months > 0
+                or self.dropout.informative or any(a.dropout_per_month is not None for a in self.arms))
+
+    def dropout_hazards(self) -> tuple[float, ...]:
+        """Per arm: the monthly dropout hazard (the arm's own ``dropout_per_month`` or the design's)."""
+        return tuple(-math.log1p(-(a.dropout_per_month if a.dropout_per_month is not None
+                                   else self.dropout.per_month)) for a in self.arms)
+
     def null(self) -> "TrialDesign":
         """The same design with no treatment effect (for the simulated type I error): the null value of the
-        effect's kind, without delay, waning, responders or subgroup."""
+        effect's kind in every treatment arm, without delay, waning, responders or subgroup (conduct, drift and
+        dropout unchanged)."""
+        kind = self.effect.kind
+        arms = (self.control,) + tuple(replace(a, effect=Effect(kind, NULL_EFFECT[kind])) for a in self.treatments)
+        looks = self.looks
+        if looks is not None and looks.direction == 0:
+            looks = replace(looks, direction=self.effect_direction)
+        return replace(self, arms=arms, looks=looks)
+
+    @property
+    def effect_direction(self) -> int:
+        """+1 / -1: the sign of the (first) treatment effect on its latent scale (log hazard or odds ratio,
+        difference, slowing); 0 for no effect. Interim looks orient their Z statistics by it."""
+        if self.looks is not None and self.looks.direction != 0:
+            return self.looks.direction
         e = self.effect
-        arm = replace(self.treatment, effect=Effect(e.kind, NULL_EFFECT[e.kind]))
-        return replace(self, arms=(self.control, arm))
+        v = math.log(e.value) if e.kind in ("hazard_ratio", "odds_ratio") else e.value
+        return int(np.sign(v))
 
 
 @dataclass(frozen=True)

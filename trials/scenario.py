@@ -43,17 +43,24 @@ from typing import Any
 
 from cohorts.errors import InvalidScenarioError
 from cohorts.schema import toml_literal as _lit
+from trials.conduct import MULTIPLICITY, Accrual, Eligibility, HybridControl, Looks, Randomization
 from trials.design import EFFECT_MODIFIERS, EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
 
 __all__ = ["CohortRef", "Scenario", "load_scenario", "parse_scenario_text", "parse_scenario", "scenario_to_toml"]
 
 _KEYS = {
-    "": ("title", "seed", "cohort", "endpoint", "arms", "dropout", "power"),
+    "": ("title", "seed", "cohort", "endpoint", "arms", "dropout", "power", "multiplicity", "accrual",
+         "randomization", "eligibility", "looks", "hybrid"),
     "cohort": ("builtin", "data", "schema", "generator", "params"),
-    "endpoint": ("analysis", "visits_months", "followup"),
-    "arms": ("name", "allocation", "effect"),
-    "dropout": ("per_month",),
+    "endpoint": ("analysis", "visits_months", "followup", "events", "visit_window_months", "assessment_months"),
+    "arms": ("name", "allocation", "effect", "dropout_per_month"),
+    "dropout": ("per_month", "hazard_ratio_per_unit_change"),
     "power": ("n_total", "replicates", "alpha"),
+    "accrual": ("duration", "rates", "starts", "process"),
+    "randomization": ("method", "block_size", "strata"),
+    "eligibility": ("criteria", "enrich"),
+    "looks": ("information_fractions", "spending", "gamma", "futility", "beta", "gamma_futility", "sided"),
+    "hybrid": ("synthetic_controls", "drift"),
 }
 
 
@@ -286,8 +293,43 @@ def _parse_arms(arms, problems: list[str]) -> tuple[Arm, ...] | None:
             problems.append(f"{path}.allocation: must be a positive number (relative share), got {alloc!r}")
             continue
         effect = _parse_effect(a["effect"], f"{path}.effect", problems) if "effect" in a else None
-        out.append(Arm(name=name, allocation=float(alloc), effect=effect))
+        arm = _build(problems, Arm, name=name, allocation=float(alloc), effect=effect,
+                     dropout_per_month=a.get("dropout_per_month"))
+        if arm is not None:
+            out.append(arm)
     return tuple(out) if len(out) == len(arms) else None
+
+
+_CONDUCT = {"accrual": Accrual, "randomization": Randomization, "eligibility": Eligibility, "looks": Looks,
+            "hybrid": HybridControl}
+_TUPLES = {"rates", "starts", "strata", "information_fractions"}
+
+
+def _parse_conduct(d: dict, problems: list[str]) -> dict | None:
+    """The optional conduct tables (and ``multiplicity``) as :class:`TrialDesign` keyword arguments; ``None``
+    when one of them is invalid (its problems are collected)."""
+    out, ok = {}, True
+    for key, cls in _CONDUCT.items():
+        t = _table(d, key, problems, required=False)
+        if not t:
+            continue
+        n_before = len(problems)
+        _unknown(t, key, key, problems)
+        kwargs = {k: (tuple(v) if k in _TUPLES and isinstance(v, list) else v) for k, v in t.items()
+                  if k in _KEYS[key]}
+        if key == "eligibility" and isinstance(kwargs.get("enrich"), dict):
+            kwargs["enrich"] = tuple(kwargs["enrich"].items())
+        obj = _build(problems, cls, **kwargs)
+        if obj is None or len(problems) > n_before:
+            ok = False
+        out[key] = obj
+    m = d.get("multiplicity")
+    if m is not None:
+        if m not in MULTIPLICITY:
+            problems.append(f"multiplicity: must be one of {', '.join(MULTIPLICITY)}, got {m!r}")
+            ok = False
+        out["multiplicity"] = m
+    return out if ok else None
 
 
 def parse_scenario(d: dict[str, Any], *, base_dir: Path | None = None, source: Path | None = None,
@@ -320,14 +362,16 @@ def parse_scenario(d: dict[str, Any], *, base_dir: Path | None = None, source: P
             problems.append("endpoint.analysis: required, one of slope, ancova, logrank, cox, ttest, proportions")
         else:
             endpoint = _build(problems, Endpoint, analysis,
-                              tuple(visits) if visits is not None else None, followup)
+                              tuple(visits) if visits is not None else None, followup,
+                              **{k: ep[k] for k in ("events", "visit_window_months", "assessment_months") if k in ep})
 
     arms = _parse_arms(d.get("arms"), problems)
     if arms is not None:
         arms = _effects_against_cohort(arms, cohort, problems)
     dr = _table(d, "dropout", problems, required=False)
     _unknown(dr, "dropout", "dropout", problems)
-    dropout = _build(problems, Dropout, dr.get("per_month", 0.0))
+    dropout = _build(problems, Dropout, dr.get("per_month", 0.0), dr.get("hazard_ratio_per_unit_change", 1.0))
+    conduct = _parse_conduct(d, problems)
 
     pw = _table(d, "power", problems)
     _unknown(pw, "power", "power", problems)
@@ -344,7 +388,10 @@ def parse_scenario(d: dict[str, Any], *, base_dir: Path | None = None, source: P
 
     design = None
     if endpoint is not None and arms is not None and dropout is not None:
-        design = _build(problems, TrialDesign, arms, endpoint, dropout)
+        if conduct is not None:
+            design = _build(problems, TrialDesign, arms, endpoint, dropout, **conduct)
+    if design is not None and design.looks is not None and power is not None:
+        _build(problems, design.looks.gs_design, power.alpha)     # e.g. a futility beta out of range
     if problems:
         raise InvalidScenarioError(problems, source=str(source) if source else None)
     return Scenario(title=title, seed=seed, cohort=cohort, design=design, power=power, source=source, text=text)
@@ -387,17 +434,46 @@ def scenario_to_toml(s: Scenario) -> str:
     lines.append(f"generator = {_lit(c.generator)}")
     if c.params:
         lines.append("params = { " + ", ".join(f"{k} = {_lit(v)}" for k, v in c.params) + " }")
-    lines += ["", "[endpoint]", f"analysis = {_lit(s.design.endpoint.analysis)}"]
-    if s.design.endpoint.visits_months is not None:
-        lines.append(f"visits_months = {_lit(list(s.design.endpoint.visits_months))}")
-    if s.design.endpoint.followup is not None:
-        lines.append(f"followup = {_lit(float(s.design.endpoint.followup))}")
-    for arm in s.design.arms:
+    d = s.design
+    ep = d.endpoint
+    lines += ["", "[endpoint]", f"analysis = {_lit(ep.analysis)}"]
+    if ep.visits_months is not None:
+        lines.append(f"visits_months = {_lit(list(ep.visits_months))}")
+    if ep.followup is not None:
+        lines.append(f"followup = {_lit(float(ep.followup))}")
+    if ep.events is not None:
+        lines.append(f"events = {ep.events}")
+    for key in ("visit_window_months", "assessment_months"):
+        if getattr(ep, key):
+            lines.append(f"{key} = {_lit(getattr(ep, key))}")
+    for arm in d.arms:
         lines += ["", "[[arms]]", f"name = {_lit(arm.name)}", f"allocation = {_lit(float(arm.allocation))}"]
         if arm.effect is not None:
             parts = [(arm.effect.kind, arm.effect.value), *arm.effect.modifiers.items()]
             lines.append("effect = { " + ", ".join(f"{k} = {_lit(v)}" for k, v in parts) + " }")
-    lines += ["", "[dropout]", f"per_month = {_lit(float(s.design.dropout.per_month))}",
-              "", "[power]", f"n_total = {_lit(list(s.power.n_total))}",
+        if arm.dropout_per_month is not None:
+            lines.append(f"dropout_per_month = {_lit(float(arm.dropout_per_month))}")
+    lines += ["", "[dropout]", f"per_month = {_lit(float(d.dropout.per_month))}"]
+    if d.dropout.informative:
+        lines.append(f"hazard_ratio_per_unit_change = {_lit(float(d.dropout.hazard_ratio_per_unit_change))}")
+    if d.n_treatments > 1:
+        lines.insert(2, f"multiplicity = {_lit(d.multiplicity)}")
+    defaults = {"accrual": {"process": "uniform", "rates": (), "starts": ()},
+                "randomization": {"method": "fixed", "strata": ()}, "eligibility": {"enrich": ()},
+                "looks": {"spending": "obf", "sided": 2}, "hybrid": {}}
+    for key in _CONDUCT:
+        obj = getattr(d, key)
+        if obj is None or (key == "randomization" and obj == Randomization()):
+            continue
+        lines += ["", f"[{key}]"]
+        for name in _KEYS[key]:
+            v = getattr(obj, name)
+            if v is None or defaults[key].get(name, object()) == v:
+                continue
+            if key == "eligibility" and name == "enrich":
+                lines.append("enrich = { " + ", ".join(f"{_lit(e)} = {_lit(w)}" for e, w in v) + " }")
+            else:
+                lines.append(f"{name} = {_lit(list(v) if isinstance(v, tuple) else v)}")
+    lines += ["", "[power]", f"n_total = {_lit(list(s.power.n_total))}",
               f"replicates = {s.power.replicates}", f"alpha = {_lit(float(s.power.alpha))}"]
     return "\n".join(lines) + "\n"

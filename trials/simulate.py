@@ -1,10 +1,13 @@
 """Replicate trials from a fitted generator, batched over a replicate axis.
 
-One call draws ``replicates * n_total`` synthetic patients at once, randomizes them to the two arms with the
-design's allocation (fixed arm sizes, random order within each replicate), realizes each patient's outcome
-under control or treatment (counterfactual transform of the same latent draws; responder, subgroup and
-time-varying effects as in :mod:`trials.effects`), and applies loss to follow-up (exponential dropout) and
-administrative censoring. No Python loop over replicates.
+One call draws ``replicates * n_total`` synthetic patients at once (under the design's eligibility criteria and
+enrichment), gives them calendar entry times (:mod:`trials.enrollment`), randomizes them to the arms in order of
+entry (fixed sizes, simple, or stratified permuted blocks), realizes each patient's outcome under control or
+treatment (counterfactual transform of the same latent draws; responder, subgroup and time-varying effects as in
+:mod:`trials.effects`), and applies the observation process (:mod:`trials.observe`: visit windows, dropout per
+arm and optionally informative, follow-up and the calendar data cut of an event-driven analysis). A hybrid
+design's synthetic controls are drawn from the same generator (without the current trial's drift) and appended.
+No Python loop over replicates.
 """
 
 from __future__ import annotations
@@ -14,8 +17,11 @@ import numpy as np
 from cohorts.errors import InvalidScenarioError
 from cohorts.schema import DAYS_PER_UNIT, CohortSchema
 from trials.batch import TrialBatch
+from trials.conduct import Randomization
 from trials.design import TrialDesign
-from trials.effects import per_patient_parameter, piecewise_log_hazard_ratios
+from trials.effects import latent_parameter, per_patient_parameter, piecewise_log_hazard_ratios
+from trials.enrollment import assign_arms, entry_times
+from trials.observe import cut_tte, dropout_missing, event_cut, observe_tte, visit_times_actual
 
 __all__ = ["simulate_trials", "randomize", "check_design_fits_cohort", "months_to_unit"]
 
@@ -33,7 +39,7 @@ def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema) -> None:
         raise InvalidScenarioError(
             f"endpoint.analysis: {design.endpoint.analysis!r} analyses a {want} outcome, but the cohort's outcome "
             f"is {have}; choose an analysis for {have} outcomes or another cohort")
-    if want in ("continuous", "binary") and design.dropout.per_month > 0:
+    if want in ("continuous", "binary") and any(h > 0 for h in design.dropout_hazards()):
         raise InvalidScenarioError(
             "dropout.per_month: dropout applies to longitudinal and time-to-event endpoints; a single "
             f"{want} measurement has no follow-up time. Set it to 0")
@@ -48,66 +54,133 @@ def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema) -> None:
 
 def randomize(replicates: int, n_total: int, treated_fraction: float, *, rng: np.random.Generator) -> np.ndarray:
     """``(R, N)`` bool treated indicator: ``round(N * fraction)`` treated per replicate, in random order."""
-    n_treated = int(round(n_total * treated_fraction))
-    n_treated = min(max(n_treated, 1), n_total - 1)
-    template = np.zeros(n_total, dtype=bool)
-    template[:n_treated] = True
-    return rng.permuted(np.broadcast_to(template, (replicates, n_total)), axis=1)
+    return assign_arms(Randomization(), (1.0 - treated_fraction, treated_fraction), replicates, n_total,
+                       rng=rng).astype(bool)
 
 
 def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: int, *,
                     rng: np.random.Generator, return_draw: bool = False):
-    """``replicates`` trials of ``n_total`` patients each from a fitted ``generator``: a :class:`TrialBatch`,
-    or ``(batch, draw)`` with ``return_draw`` (the :class:`~cohorts.generators.latent.PatientDraw` of all
-    ``replicates * n_total`` patients, replicate-major: e.g. their baseline covariates)."""
+    """``replicates`` trials of ``n_total`` randomized patients each from a fitted ``generator``: a
+    :class:`TrialBatch`, or ``(batch, draw)`` with ``return_draw`` (the
+    :class:`~cohorts.generators.latent.PatientDraw` of all ``replicates * n_total`` randomized patients,
+    replicate-major: e.g. their baseline covariates).
+
+    Streams: ``rng.spawn(4)`` gives the patients, the arms (and responders), the outcomes' noise and dropout; a
+    second ``rng.spawn(3)`` the entry times, the visit windows and a hybrid design's synthetic controls (drawn only
+    when the design has them, so a design without them gives the same trials as before they existed)."""
     schema = generator.schema_ if hasattr(generator, "schema_") else None
     if schema is not None:
         check_design_fits_cohort(design, schema)
     R, N = int(replicates), int(n_total)
     rng_draw, rng_arm, rng_out, rng_drop = rng.spawn(4)
-    draw = generator.draw(R * N, rng=rng_draw)
-    batch = _outcomes(draw, design, R, N, rng_arm=rng_arm, rng_out=rng_out, rng_drop=rng_drop)
+    rng_entry, rng_window, rng_hybrid = rng.spawn(3)
+    conditions = design.eligibility.conditions() if design.eligibility is not None else None
+    draw = _draw(generator, R * N, rng_draw, conditions)
+    strata = bool(design.randomization.strata)
+    arm = assign_arms(design.randomization, [a.allocation for a in design.arms], R, N, rng=rng_arm,
+                      baseline=draw.baseline if strata else None)
+    entry = entry_times(design.accrual, R, N, rng=rng_entry)
+    param, drift = _parameters(design, arm, draw, rng_arm)
+    out = _outcomes(draw.outcome, design, param, arm, entry, rng_out=rng_out, rng_drop=rng_drop,
+                    rng_window=rng_window, drift=drift)
+    if design.hybrid is not None:
+        M = design.hybrid.synthetic_controls
+        rng_syn_draw, rng_syn_out, rng_syn_drop, rng_syn_window = rng_hybrid.spawn(4)
+        syn = _draw(generator, R * M, rng_syn_draw, conditions)
+        zeros = np.zeros((R, M), dtype=np.int8)
+        syn_out = _outcomes(syn.outcome, design, np.zeros(R * M), zeros, np.zeros((R, M)), rng_out=rng_syn_out,
+                            rng_drop=rng_syn_drop, rng_window=rng_syn_window, cut=False)
+        out = {k: (np.concatenate([v, syn_out[k]], axis=1) if k in _PATIENT_AXIS and v is not None else v)
+               for k, v in out.items()}
+        arm = np.concatenate([arm, zeros], axis=1)
+        out["entry"] = np.concatenate([entry, np.zeros((R, M))], axis=1)
+        out["synthetic"] = np.concatenate([np.zeros((R, N), bool), np.ones((R, M), bool)], axis=1)
+    else:
+        out["entry"] = entry
+    kind = design.endpoint.outcome_type
+    unit = "months" if kind == "longitudinal" else getattr(draw.outcome, "time_unit", None)
+    batch = TrialBatch(kind, arm == 1, time_unit=unit, arm=arm if design.n_treatments > 1 else None, **out)
     return (batch, draw) if return_draw else batch
 
 
-def _outcomes(draw, design: TrialDesign, R: int, N: int, *, rng_arm, rng_out, rng_drop) -> TrialBatch:
-    """Randomize the drawn patients, apply the effect and the observation process (see :func:`simulate_trials`)."""
-    treated = randomize(R, N, design.treated_fraction, rng=rng_arm)
+def _draw(generator, n: int, rng, conditions):
+    return generator.draw(n, rng=rng) if conditions is None else generator.draw(n, rng=rng, conditions=conditions)
+
+
+_PATIENT_AXIS = ("y", "visit_times_actual", "time", "event", "time_full", "event_full")
+
+
+def _parameters(design: TrialDesign, arm: np.ndarray, draw, rng_arm) -> tuple[np.ndarray, float]:
+    """``(param, drift)``: per-patient latent effect parameter (flat, replicate-major) of each treatment arm's
+    effect, and a hybrid design's drift for every randomized patient (on the same latent scale). The drift is
+    folded into ``param`` except for a time-varying hazard ratio, whose schedule must not switch it off."""
+    flat = arm.ravel()
+    param = np.zeros(flat.size)
+    for k, effect in enumerate(design.effects, start=1):
+        # responders are drawn after the randomization from the same stream, so designs without them are unchanged
+        param = param + per_patient_parameter(effect, flat == k, rng=rng_arm,
+                                              baseline=draw.baseline if effect.subgroup else None)
+    if design.hybrid is None or design.hybrid.drift is None:
+        return param, 0.0
+    drift = latent_parameter(design.effect, design.hybrid.drift)
+    if design.effect.is_time_varying:
+        return param, drift
+    if design.effect.kind == "slope_reduction":    # slowings compose multiplicatively
+        return 1.0 - (1.0 - param) * (1.0 - drift), 0.0
+    return param + drift, 0.0
+
+
+def _outcomes(latent, design: TrialDesign, param, arm, entry, *, rng_out, rng_drop, rng_window,
+              cut: bool = True, drift: float = 0.0) -> dict:
+    """The arrays of a :class:`TrialBatch` for patients with latent outcomes ``latent`` (``R * N``, flat),
+    effect parameters ``param``, arms ``(R, N)`` and entry months ``(R, N)``; ``cut``: apply the calendar data cut
+    (synthetic controls of a hybrid design are observed in full); ``drift``: a log hazard ratio applied at all
+    times on top of a time-varying effect."""
+    R, N = arm.shape
+    ep = design.endpoint
+    kind = ep.outcome_type
+    hazards = np.asarray(design.dropout_hazards())
+    hazard = hazards[0] if np.all(hazards == hazards[0]) else hazards[arm]      # per month
     effect = design.effect
-    # responders are drawn after the randomization from the same stream, so designs without them are unchanged
-    param = per_patient_parameter(effect, treated.ravel(), baseline=draw.baseline if effect.subgroup else None,
-                                  rng=rng_arm)
-    latent = draw.outcome
-    kind = design.endpoint.outcome_type
-    hazard_month = design.dropout.hazard_per_month
 
     if kind == "longitudinal":
         unit = latent.time_unit
-        visits = months_to_unit(design.endpoint.visits_months, unit)
-        y = latent.values(visits, slowing=param, rng=rng_out).reshape(R, N, -1)
-        if hazard_month > 0:
-            leave = rng_drop.exponential(1.0 / hazard_month, size=(R, N))  # months
-            gone = np.asarray(design.endpoint.visits_months)[None, None, :] > leave[..., None]
+        nominal = np.asarray(ep.visits_months, float)
+        actual = visit_times_actual(nominal, ep.visit_window_months, (R, N), rng=rng_window)
+        times = months_to_unit(nominal if actual is None else actual.reshape(R * N, -1), unit)
+        y = latent.values(times, slowing=param, rng=rng_out).reshape(R, N, -1)
+        if np.any(hazards > 0):
+            gone = dropout_missing(y, nominal if actual is None else actual, hazard,
+                                   design.dropout.hazard_ratio_per_unit_change, rng=rng_drop)
             y = np.where(gone, np.nan, y)
-        return TrialBatch(kind, treated, y=y, visit_times=np.asarray(design.endpoint.visits_months, float),
-                          time_unit="months")
+        end = entry[:, -1] + nominal[-1] if actual is None else np.max(entry + actual[..., -1], axis=1)
+        return {"y": y, "visit_times": nominal, "visit_times_actual": actual, "analysis_time": end}
 
     if kind == "tte":
         unit = latent.time_unit
         if effect.is_time_varying:
-            t_event = latent.event_time_piecewise(*piecewise_log_hazard_ratios(effect, param)).reshape(R, N)
+            breaks, lhr = piecewise_log_hazard_ratios(effect, param)
+            t_event = latent.event_time_piecewise(breaks, lhr + drift).reshape(R, N)
         else:
             t_event = latent.event_time(param).reshape(R, N)
-        censor = np.full((R, N), float(design.endpoint.followup))
-        if hazard_month > 0:
-            leave = months_to_unit(rng_drop.exponential(1.0 / hazard_month, size=(R, N)), unit)
-            censor = np.minimum(censor, leave)
-        event = t_event <= censor
-        return TrialBatch(kind, treated, time=np.where(event, t_event, censor), event=event, time_unit=unit)
+        leave = None
+        if np.any(hazards > 0):
+            with np.errstate(divide="ignore"):
+                leave = months_to_unit(rng_drop.exponential(1.0, size=(R, N)) * (1.0 / hazard), unit)
+        time_full, event_full = observe_tte(t_event, ep.followup, leave)
+        entry_u = months_to_unit(entry, unit)
+        if ep.events is not None and cut:
+            at = event_cut(time_full, event_full, entry_u, ep.events)
+        else:
+            at = np.max(entry_u + time_full, axis=1)
+        time, event = cut_tte(time_full, event_full, entry_u, at) if cut else (time_full, event_full)
+        return {"time": time, "event": event, "time_full": time_full, "event_full": event_full,
+                "analysis_time": at * float(months_to_unit(1.0, "months") / months_to_unit(1.0, unit))}
 
+    end = entry[:, -1] + ep.assessment_months
     if kind == "continuous":
-        return TrialBatch(kind, treated, y=latent.value(param).reshape(R, N).astype(float))
+        return {"y": latent.value(param).reshape(R, N).astype(float), "analysis_time": end}
     if kind == "binary":
         y = latent.value(risk_difference=param) if effect.kind == "risk_difference" else latent.value(param)
-        return TrialBatch(kind, treated, y=y.reshape(R, N).astype(float))
+        return {"y": y.reshape(R, N).astype(float), "analysis_time": end}
     raise InvalidScenarioError(f"endpoint: unsupported outcome type {kind!r}")

@@ -81,8 +81,11 @@ class TrajectoryDecline:
         self.slope, self.curvature = np.asarray(slope, dtype=float), float(curvature)
 
     def __call__(self, visit_times) -> np.ndarray:
-        t = np.asarray(visit_times, dtype=float).reshape(-1)
-        return self.slope[:, None] * t[None, :] + self.curvature * (t * t)[None, :]
+        """Times ``(V,)`` shared by every patient, or ``(n, V)`` per patient (visit windows)."""
+        t = np.asarray(visit_times, dtype=float)
+        if t.ndim != 2:
+            t = t.reshape(1, -1)
+        return self.slope[:, None] * t + self.curvature * (t * t)
 
 
 def make_trajectory_latent(start, slope, curvature, sigma, lower, upper, integer, time_unit, *,
