@@ -60,6 +60,8 @@ def _cmd_power(args) -> int:
     else:
         print(f"{scenario.title}\n{scenario.cohort.describe()}; analysis {result.analysis}; "
               f"effect: {scenario.design.effect.describe()}; seed {scenario.seed}")
+        for label, text in scenario.design.conduct_summary():
+            print(f"{label}: {text}")
         print(result.table().to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         print(f"type I error (no effect, {len(result.n_total) * result.settings.replicates} replicates): "
               f"{result.type1_error:.4f} [{result.type1_ci_low:.4f}, {result.type1_ci_high:.4f}] "

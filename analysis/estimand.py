@@ -1,12 +1,13 @@
 """What the simulated estimates should be near, and what a formula would have said.
 
 **Estimand** (:func:`reference_trial`): the analysis' large-sample limit under the design, computed from one
-simulated trial ``m`` times as large (``m N >= 20,000`` randomized patients) with everything that scales with
+simulated trial ``m`` times as large (``m N >= 50,000`` randomized patients) with everything that scales with
 ``N`` scaled by ``m`` (accrual rates, the event target of an event-driven analysis, a hybrid design's synthetic
 controls), so that follow-up, censoring and calendar cuts have the same distribution; interim looks are left out
 (the estimand is the final analysis'). It is the reference for the bias (mean estimate minus it) and the coverage
 (share of confidence intervals containing it). Its own Monte Carlo error is that of one trial of ``m N``
-patients, ``1 / sqrt(m)`` of a replicate's standard error. Under the null design it is the estimate of a trial
+patients, ``1 / sqrt(m)`` of a replicate's standard error, reported as ``estimand_se`` (from that trial's
+confidence interval, ``(ci_high - ci_low) / (2 z_{1 - alpha/2})``, on the log scale for ratios). Under the null design it is the estimate of a trial
 with no effect (near 0 or 1).
 
 **Analytic cross-check** (:func:`analytic_power_column`, two-arm fixed designs): the closed form of
@@ -24,6 +25,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import stats
 
 from analysis import analytic_power as ap
 from analysis.estimators import analyze_batch
@@ -33,7 +35,7 @@ from trials.simulate import simulate_trials
 
 __all__ = ["ReferenceTrial", "reference_trial", "scaled_design", "analytic_power_column", "REFERENCE_PATIENTS"]
 
-REFERENCE_PATIENTS = 20_000
+REFERENCE_PATIENTS = 50_000
 
 
 def scaled_design(design: TrialDesign, m: int) -> TrialDesign:
@@ -54,6 +56,7 @@ class ReferenceTrial:
 
     estimate: float
     batch: object
+    se: float = float("nan")
 
 
 def reference_trial(generator, design: TrialDesign, n_total: int, alpha: float, *, rng: np.random.Generator,
@@ -65,13 +68,19 @@ def reference_trial(generator, design: TrialDesign, n_total: int, alpha: float, 
     data = big.randomized()
     if design.n_treatments > 1:
         from analysis.multiarm import analyze_comparisons
-        est = float(analyze_comparisons(data, design.endpoint.analysis, alpha)["estimate"][0, 0])
+        res = {k: v[:, 0] for k, v in analyze_comparisons(data, design.endpoint.analysis, alpha).items()}
         keep = (data.arm == 0) | (data.arm == 1)
         data = data._take(slice(None), keep[0])
         data = replace(data, treated=data.arm == 1, arm=None)
     else:
-        est = float(np.asarray(analyze_batch(data, design.endpoint.analysis, alpha).estimate)[0])
-    return ReferenceTrial(est, data)
+        r = analyze_batch(data, design.endpoint.analysis, alpha)
+        res = {k: np.asarray(getattr(r, k), dtype=float) for k in ("estimate", "ci_low", "ci_high")}
+    est, lo, hi = (float(res[k][0]) for k in ("estimate", "ci_low", "ci_high"))
+    from analysis.sequential_sim import RATIO_ANALYSES
+    if design.endpoint.analysis in RATIO_ANALYSES:
+        lo, hi = (math.log(x) if x > 0 else float("nan") for x in (lo, hi))
+    se = (hi - lo) / (2 * stats.norm.isf(alpha / 2))
+    return ReferenceTrial(est, data, float(se))
 
 
 def _two_arm_inputs(ref: ReferenceTrial):

@@ -127,7 +127,8 @@ def _operating(generator, design, settings, sims, sims0, rng):
         refs = [reference_trial(generator, design, n, settings.alpha, rng=r) for n, r in zip(ns, ref_rngs)]
     else:
         refs = [reference_trial(generator, design, max(ns), settings.alpha, rng=ref_rngs[0])] * len(ns)
-    rows = [operating_row(s, s0, ref.estimate, design.endpoint.analysis) for s, s0, ref in zip(sims, sims0, refs)]
+    rows = [operating_row(s, s0, ref.estimate, design.endpoint.analysis, ref.se)
+            for s, s0, ref in zip(sims, sims0, refs)]
     operating = pd.DataFrame(rows)
     looks = [look_table(s, s0) for s, s0 in zip(sims, sims0)] if design.looks is not None else None
     events = operating["expected_events"] if "expected_events" in operating else None

@@ -38,10 +38,11 @@ def _coverage(sim: SimulatedTrials, truth: float) -> float:
     return float(((sim.ci_low <= truth) & (truth <= sim.ci_high))[ok].mean())
 
 
-def operating_row(sim: SimulatedTrials, sim0: SimulatedTrials, estimand: float, analysis: str) -> dict:
+def operating_row(sim: SimulatedTrials, sim0: SimulatedTrials, estimand: float, analysis: str,
+                  estimand_se: float = float("nan")) -> dict:
     """One N's summary (see the module docstring); keys become columns of ``PowerResult.table()``."""
     bias, bias_se = _mean_se(sim.estimate - estimand)
-    row = {"estimand": estimand, "bias": bias, "bias_se": bias_se, "coverage": _coverage(sim, estimand),
+    row = {"estimand": estimand, "estimand_se": estimand_se, "bias": bias, "bias_se": bias_se, "coverage": _coverage(sim, estimand),
            "coverage_null": _coverage(sim0, null_value(analysis)),
            "expected_n": _mean_se(sim.n_enrolled)[0], "expected_n_null": _mean_se(sim0.n_enrolled)[0],
            "expected_months": _mean_se(sim.month)[0], "expected_months_null": _mean_se(sim0.month)[0]}

@@ -100,6 +100,11 @@ def _is_simulated(cohort) -> bool | None:
     return None
 
 
+def conduct_rows(design) -> list[dict]:
+    """How the trial is run, one labelled line each (:meth:`~trials.design.TrialDesign.conduct_summary`)."""
+    return [{"label": k, "text": v} for k, v in design.conduct_summary()]
+
+
 def _design_rows(design, settings) -> dict:
     ep = design.endpoint
     frac = design.treated_fraction
@@ -109,12 +114,18 @@ def _design_rows(design, settings) -> dict:
             for i, a in enumerate(design.arms)]
     per_arm = []
     for n in settings.n_total:
-        nt = min(max(int(round(n * frac)), 1), n - 1)
-        per_arm.append({"n_total": n, "control": n - nt, "treatment": nt})
+        if design.n_treatments == 1:
+            nt = min(max(int(round(n * frac)), 1), n - 1)
+            sizes = (n - nt, nt)
+        else:
+            from trials.enrollment import arm_sizes
+            sizes = tuple(int(x) for x in arm_sizes(n, design.allocation_shares))
+        per_arm.append({"n_total": n, "text": " / ".join(f"{k} {a.name}" for k, a in zip(sizes, design.arms))})
     return {
         "arms": arms,
-        "allocation": f"{design.control.allocation:g}:{design.treatment.allocation:g} "
-                      f"({design.control.name}:{design.treatment.name})",
+        "allocation": ":".join(f"{a.allocation:g}" for a in design.arms)
+                      + " (" + ":".join(a.name for a in design.arms) + ")",
+        "conduct": conduct_rows(design),
         "per_arm": per_arm,
         "analysis": ep.analysis,
         "analysis_text": ANALYSIS_DESCRIPTIONS.get(ep.analysis, ep.analysis),
@@ -125,6 +136,19 @@ def _design_rows(design, settings) -> dict:
         "alpha": settings.alpha,
         "replicates": settings.replicates,
     }
+
+
+def _frame_html(frame) -> Markup:
+    return Markup(frame.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}", border=0,
+                                classes="table"))
+
+
+def _operating_html(result) -> Markup | None:
+    """Bias, coverage, expected size / events / duration, analytic power and the design-specific columns."""
+    if getattr(result, "operating", None) is None:
+        return None
+    frame = result.table().drop(columns=["power_ci_low", "power_ci_high", "replicates"], errors="ignore")
+    return _frame_html(frame)
 
 
 def _figure_html(figures: dict) -> list[dict]:
@@ -218,5 +242,8 @@ def build_html_report(*, title: str, cohort, generator, scenario_or_design, resu
         "platform": f"{platform.platform()} ({platform.machine()}), {sys.implementation.name}",
         "result_json": json.dumps(result.to_json_dict(), indent=2),
         "trial": example_trial_context(generator, design, int(max(result.n_total)), seed, float(settings.alpha)),
+        "operating": _operating_html(result),
+        "look_tables": [] if getattr(result, "looks", None) is None else [
+            {"n_total": int(n), "html": _frame_html(t)} for n, t in zip(result.n_total, result.looks)],
     }
     return _env().get_template("report.html.j2").render(**ctx)

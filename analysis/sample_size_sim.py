@@ -68,11 +68,12 @@ class SimulatedSampleSize:
 
 
 def allocation_step(design: TrialDesign) -> int:
-    """Smallest total N step that keeps the allocation exact (2 for 1:1, 3 for 2:1; 2 for non-integer ratios)."""
-    a0, a1 = design.control.allocation, design.treatment.allocation
-    if float(a0).is_integer() and float(a1).is_integer():
-        a0, a1 = int(a0), int(a1)
-        return (a0 + a1) // math.gcd(a0, a1)
+    """Smallest total N step that keeps the allocation exact (2 for 1:1, 3 for 2:1, 4 for 1:1:2; 2 for
+    non-integer ratios)."""
+    ratios = [a.allocation for a in design.arms]
+    if all(float(r).is_integer() for r in ratios):
+        ints = [int(r) for r in ratios]
+        return sum(ints) // math.gcd(*ints)
     return 2
 
 

@@ -461,6 +461,38 @@ class TrialDesign:
         return tuple(-math.log1p(-(a.dropout_per_month if a.dropout_per_month is not None
                                    else self.dropout.per_month)) for a in self.arms)
 
+    def conduct_summary(self) -> list[tuple[str, str]]:
+        """How the trial is run: ``(label, text)`` lines for the report, the CLI and the app (randomization always,
+        the rest only where it differs from the defaults)."""
+        design = self
+        ep, rows = design.endpoint, []
+        if design.n_treatments > 1:
+            rows.append(("Multiplicity", f"{design.n_treatments} treatments vs control, {design.multiplicity} "
+                                         "adjustment; success = any treatment significant after adjustment"))
+        if design.accrual is not None:
+            rows.append(("Accrual", design.accrual.describe()))
+        rows.append(("Randomization", design.randomization.describe()))
+        if design.eligibility is not None:
+            rows.append(("Eligibility", design.eligibility.describe()))
+        if ep.events is not None:
+            rows.append(("Event-driven analysis", f"when {ep.events} events have been observed (calendar time)"))
+        if ep.visit_window_months:
+            rows.append(("Visit windows", f"+-{ep.visit_window_months:g} months around each post-baseline visit"))
+        per_arm = [a for a in design.arms if a.dropout_per_month is not None]
+        if per_arm:
+            rows.append(("Dropout by arm", ", ".join(f"{a.name} {a.dropout_per_month:.1%}/month" for a in per_arm)))
+        if design.dropout.informative:
+            rows.append(("Informative dropout", f"hazard x {design.dropout.hazard_ratio_per_unit_change:g} per unit "
+                                                "of change from baseline"))
+        if design.looks is not None:
+            rows.append(("Interim looks", design.looks.describe()))
+        if design.hybrid is not None:
+            drift = "no drift" if design.hybrid.drift is None else f"drift {design.effect.kind} {design.hybrid.drift:g}"
+            rows.append(("Hybrid control", f"{design.hybrid.synthetic_controls} synthetic controls per trial added to "
+                                           f"the randomized control arm ({drift}); the randomized-only comparison is "
+                                           "reported beside it"))
+        return rows
+
     def null(self) -> "TrialDesign":
         """The same design with no treatment effect (for the simulated type I error): the null value of the
         effect's kind in every treatment arm, without delay, waning, responders or subgroup (conduct, drift and
