@@ -19,6 +19,7 @@ of the app's Outcome page and of the report.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -121,8 +122,11 @@ def trial_frames(batch: TrialBatch, *, schema: CohortSchema, design: TrialDesign
     n = batch.n_total
     arm = _arm_column(schema)
     treated = np.asarray(batch.treated[replicate], dtype=bool)
-    patients = pd.DataFrame({schema.id: [f"{id_prefix}{i + 1:05d}" for i in range(n)],
-                             arm: np.where(treated, design.treatment.name, design.control.name)})
+    if batch.arm is not None:
+        names = np.array([a.name for a in design.arms], dtype=object)[np.asarray(batch.arm[replicate], dtype=int)]
+    else:
+        names = np.where(treated, design.treatment.name, design.control.name)
+    patients = pd.DataFrame({schema.id: [f"{id_prefix}{i + 1:05d}" for i in range(n)], arm: names})
     covariates: list[str] = []
     if baseline is not None:
         if len(baseline) != n:
@@ -158,8 +162,17 @@ def simulate_one_trial(generator, design: TrialDesign, n_total: int, *, rng: np.
     """One virtual trial of ``n_total`` patients: :func:`~trials.simulate.simulate_trials` with one replicate,
     plus the baseline covariates of the patients it drew (their order is the batch's patient order)."""
     batch, draw = simulate_trials(generator, design, n_total, 1, rng=rng, return_draw=True)
-    return trial_frames(batch, schema=generator.schema_, design=design, baseline=draw.baseline,
-                        source=source or f"one simulated trial of {n_total} patients")
+    batch = batch.randomized()          # a hybrid design's synthetic controls are not trial patients
+    trial = trial_frames(batch, schema=generator.schema_, design=design, baseline=draw.baseline,
+                         source=source or f"one simulated trial of {n_total} patients")
+    if design.n_treatments > 1:         # the views compare two arms: the control and the first treatment
+        keep = {design.control.name, design.treatment.name}
+        others = ", ".join(a.name for a in design.treatments[1:])
+        trial = dataclasses.replace(
+            trial, source=f"{trial.source}; {design.control.name} vs {design.treatment.name} ({others} not shown)",
+            patients=trial.patients[trial.patients[trial.arm].isin(keep)].reset_index(drop=True),
+            data=trial.data[trial.data[trial.arm].isin(keep)].reset_index(drop=True))
+    return trial
 
 
 def cohort_trial(cohort, *, arm: str, treated_value) -> OneTrial:
