@@ -6,6 +6,7 @@
     insilico sample-size SCENARIO.toml [--target 0.8] [--n-min N] [--n-max N] [--replicates R] [--json]
     insilico sweep SCENARIO.toml --grid GRID.toml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--json]
     insilico calibrate DATA --schema S.toml --arm COL --treated V --analysis NAME [--replicates R] [--json]
+    insilico scenario [FILE] [--schema] [--toml]   # check a scenario file, print it normalized or its JSON schema
     insilico cohorts                      # list the built-in cohorts
     insilico train DATA --schema SCHEMA.toml --generator NAME --out DIR --seed N [--holdout 0.3]
     insilico sample DIR --n N --seed N --out FILE.csv [--criteria EXPR]
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_command(sub)
     from cli_calibrate import add_calibrate_command
     add_calibrate_command(sub)
+    from cli_scenario import add_scenario_command
+    add_scenario_command(sub)
     return p
 
 

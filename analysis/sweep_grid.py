@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cohorts.errors import InvalidScenarioError
-from trials.design import ANALYSIS_OUTCOME, Dropout, Effect, Endpoint, TrialDesign
+from trials.design import ANALYSIS_OUTCOME, Effect, TrialDesign
 from trials.scenario import Scenario, read_text_file
 
 __all__ = ["SweepGrid", "SweepCell", "parse_grid", "parse_grid_text", "load_grid", "GRID_AXES", "MAX_CELLS"]
@@ -51,11 +51,13 @@ class SweepCell:
     analysis: str
 
     def design(self, base: TrialDesign) -> TrialDesign:
-        """``base`` with this cell's treatment effect, dropout and analysis (visits and follow-up kept)."""
-        ep = base.endpoint
-        arm = replace(base.treatment, effect=replace(base.effect, value=self.effect))  # any other field kept
-        return replace(base, arms=(base.control, arm), endpoint=Endpoint(self.analysis, ep.visits_months, ep.followup),
-                       dropout=Dropout(self.dropout_per_month))
+        """``base`` with this cell's effect (of the first treatment arm; other arms keep theirs), dropout per month
+        (arms with their own ``dropout_per_month`` keep it) and analysis; everything else (visits, follow-up, event
+        target, conduct, modifiers) is kept."""
+        arm = replace(base.treatment, effect=replace(base.effect, value=self.effect))
+        return replace(base, arms=(base.control, arm, *base.arms[2:]),
+                       endpoint=replace(base.endpoint, analysis=self.analysis),
+                       dropout=replace(base.dropout, per_month=self.dropout_per_month))
 
     def label(self) -> str:
         return (f"effect {self.effect:g}, N {self.n_total}, dropout {self.dropout_per_month:g}/month, "

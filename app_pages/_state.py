@@ -42,7 +42,7 @@ def widget(fn: Callable, label: str, name: str, default, *, page: str, options=N
     value = st.session_state[key] if key in st.session_state else store.get(name, default)
     if options is not None:  # a remembered value must still be a valid option
         opts = list(options)
-        if fn is st.multiselect:
+        if fn is st.multiselect or getattr(fn, "__name__", "") == "multiselect":
             value = [v for v in (value or []) if v in opts]
         elif value not in opts:
             value = default if default in opts else (opts[0] if opts else None)

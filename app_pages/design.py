@@ -1,13 +1,14 @@
-"""Design: arms, assumed effect, endpoint analysis, visits or follow-up, dropout, sample sizes, replicates."""
+"""Design: arms, assumed effect, endpoint analysis, visits or follow-up, dropout, conduct, sample sizes, replicates."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from app_pages import _design_conduct as dc
 from app_pages._state import DEFAULT_SEED, need, show_error, sidebar, widget
 from cohorts.errors import InvalidScenarioError, WorkbenchError
-from trials.design import (ANALYSIS_OUTCOME, EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings,
-                           TrialDesign)
+from trials.design import ANALYSIS_OUTCOME, EFFECT_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
+from trials.enrollment import arm_sizes
 from trials.simulate import check_design_fits_cohort
 
 ss = st.session_state
@@ -16,16 +17,8 @@ st.title("3 · Trial design")
 cohort = need("cohort", "Data", "choose a cohort")
 otype = cohort.schema.outcome.type
 unit = cohort.schema.outcome.unit
-P = "design"
-
-
-def numbers(text: str, what: str, cast=float) -> tuple:
-    try:
-        return tuple(cast(x) for x in text.replace(";", ",").split(",") if x.strip())
-    except ValueError:
-        raise InvalidScenarioError(f"{what}: write numbers separated by commas, e.g. 100, 200, 300; "
-                                   f"got {text!r}") from None
-
+P = dc.P
+conduct = dc.Conduct()
 
 st.subheader("Arms")
 c1, c2, c3, c4 = st.columns(4)
@@ -36,20 +29,7 @@ alloc1 = widget(c4.number_input, "Treatment allocation", "treatment_alloc", 1.0,
 
 st.subheader("Assumed treatment effect")
 kind = next(k for k, o in EFFECT_OUTCOME.items() if o == otype)
-if kind == "slope_reduction":
-    pct = widget(st.number_input, "Slowing of decline (%)", "slope_reduction_pct", 25.0, page=P,
-                 min_value=-100.0, max_value=100.0, step=5.0,
-                 help="Share of each patient's decline removed by treatment (CENTAUR: about 25 %).")
-    value = pct / 100
-elif kind == "hazard_ratio":
-    value = widget(st.number_input, "Hazard ratio (treatment vs control)", "hazard_ratio", 0.7, page=P,
-                   min_value=0.05, max_value=5.0, step=0.05, help="Below 1 = fewer events on treatment.")
-elif kind == "mean_difference":
-    value = widget(st.number_input, "Mean difference (treatment - control)", "mean_difference", 1.0, page=P,
-                   step=0.5)
-else:
-    value = widget(st.number_input, "Odds ratio (treatment vs control)", "odds_ratio", 1.5, page=P,
-                   min_value=0.05, max_value=20.0, step=0.1)
+value = dc.effect_input(st, kind)
 with st.expander("Effect modifiers: responders, subgroup, delayed effect"):
     m1, m2, m3 = st.columns(3)
     responders = widget(m1.number_input, "Responders among treated (%)", "responder_pct", 100.0, page=P,
@@ -62,6 +42,7 @@ with st.expander("Effect modifiers: responders, subgroup, delayed effect"):
     if kind == "hazard_ratio":
         delay = widget(m3.number_input, f"Delay before the effect ({unit})", "effect_delay", 0.0, page=P,
                        min_value=0.0, step=1.0, help="Hazard ratio 1 until then (a delayed effect).")
+dc.extra_arms_inputs(kind, conduct)
 
 st.subheader("Endpoint and analysis")
 analyses = [a for a, o in ANALYSIS_OUTCOME.items() if o == otype]
@@ -79,6 +60,10 @@ dropout = 0.0
 if otype in ("longitudinal", "tte"):
     dropout = widget(st.number_input, "Dropout per month (%)", "dropout_pct", 2.0, page=P, min_value=0.0,
                      max_value=99.0, step=0.5) / 100
+names = [control, treat] + [name for name, _, _ in conduct.extra]
+dc.conduct_inputs(cohort, names, dropout, conduct)
+dc.looks_inputs(conduct)
+dc.hybrid_inputs(kind, conduct)
 
 st.subheader("Simulation")
 c1, c2, c3, c4 = st.columns(4)
@@ -89,25 +74,33 @@ alpha = widget(c3.number_input, "Alpha (two-sided)", "alpha", 0.05, page=P, min_
                step=0.005, format="%.3f")
 seed = int(widget(c4.number_input, "Seed", "seed", DEFAULT_SEED, page=P, min_value=0, step=1))
 ss["seed"] = seed
+dc.show_boundaries(conduct, alpha)
 
 try:
+    if conduct.problems:
+        raise InvalidScenarioError(conduct.problems)
     if otype == "longitudinal":
-        visits = numbers(visits_text, "endpoint.visits_months")
+        visits = dc.numbers(visits_text, "endpoint.visits_months")
     effect = Effect(kind, float(value), delay=float(delay) or None, responder_fraction=float(responders) / 100,
                     subgroup=subgroup.strip() or None)
-    design = TrialDesign(arms=(Arm(control, float(alloc0)), Arm(treat, float(alloc1), effect)),
-                         endpoint=Endpoint(analysis, visits_months=visits, followup=followup),
-                         dropout=Dropout(float(dropout)))
+    design = TrialDesign(arms=conduct.arms(Arm(control, float(alloc0)), Arm(treat, float(alloc1), effect)),
+                         endpoint=Endpoint(analysis, visits_months=visits, followup=followup, **conduct.endpoint),
+                         dropout=Dropout(float(dropout), **conduct.dropout), **conduct.design)
     check_design_fits_cohort(design, cohort.schema)
-    settings = PowerSettings(numbers(n_text, "power.n_total", int), int(reps), float(alpha))
+    settings = PowerSettings(dc.numbers(n_text, "power.n_total", int), int(reps), float(alpha))
 except WorkbenchError as exc:
     show_error(exc)
     st.stop()
 
 ss["design"], ss["settings"] = design, settings
 sidebar(bar)
-frac = design.treated_fraction
+sizes = {n: ":".join(map(str, arm_sizes(n, design.allocation_shares))) for n in settings.n_total}
+if design.n_treatments == 1:
+    frac = design.treated_fraction
+    sizes = {n: f"{n - round(n * frac)}:{round(n * frac)}" for n in settings.n_total}
 st.success(f"**{analysis}** analysis of {design.effect.describe()}; "
-           f"N = {', '.join(f'{n} ({n - round(n * frac)}:{round(n * frac)})' for n in settings.n_total)}; "
+           f"N = {', '.join(f'{n} ({s})' for n, s in sizes.items())}; "
            f"{settings.replicates} replicates per N and scenario, alpha {settings.alpha:g}, seed {seed}.")
+if dc.describe(design):
+    st.caption("Conduct: " + "; ".join(dc.describe(design)) + ".")
 st.page_link("app_pages/power.py", label="Next: simulate power", icon=":material/arrow_forward:")

@@ -1,10 +1,12 @@
-"""Power: simulate the design in a background thread; power curve, table and the type I error under no effect."""
+"""Power: simulate the design in a background thread; power curve, operating characteristics (per arm, hybrid,
+per look) and the type I error under no effect; a sweep over a small grid."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from analysis.plots import power_curve_figure
+from app_pages import _power_views as pv
 from app_pages._state import (DEFAULT_SEED, adopt_finished_jobs, current_power_key, form, job_running, need,
                               show_job, sidebar, start_power, start_sample_size)
 
@@ -60,6 +62,7 @@ with st.expander("Sample size for a target power (simulated search)"):
                        f"{r.type1_error:.3f} ({lo:.3f}-{hi:.3f}).")
         st.dataframe(s.table(), hide_index=True)
     sample_size()
+pv.sweep_section(cohort, generator_name, design, settings, seed, busy=running or job_running("fit_job"))
 result = ss.get("power_result")
 if result is None:
     if not running:
@@ -81,15 +84,7 @@ if result.type1_ci_low > result.settings.alpha:
     st.error(f"The simulated type I error {result.type1_error:.2%} exceeds alpha {result.settings.alpha:g} beyond "
              "Monte Carlo error: this analysis does not keep its level on these synthetic data.")
 st.plotly_chart(power_curve_figure(result), key="power_curve", theme=None)
-table = result.table()
-st.dataframe(table, hide_index=True, column_config={
-    "n_total": st.column_config.NumberColumn("total N"),
-    "power": st.column_config.NumberColumn("power", format="%.3f"),
-    "power_ci_low": st.column_config.NumberColumn("95% MC low", format="%.3f"),
-    "power_ci_high": st.column_config.NumberColumn("95% MC high", format="%.3f"),
-    "type1_error": st.column_config.NumberColumn("type I error", format="%.3f"),
-    "mean_estimate": st.column_config.NumberColumn("mean estimate", format="%.3f"),
-})
+pv.show_results(result)
 st.caption(f"Type I error pooled over all N: {result.type1_error:.4f} (95 % MC interval "
            f"{result.type1_ci_low:.4f} - {result.type1_ci_high:.4f}).")
 st.page_link("app_pages/report.py", label="Next: download the report", icon=":material/arrow_forward:")
