@@ -11,10 +11,10 @@ Look ``k`` of ``K`` happens at information fraction ``f_k``:
 
 The look's analysis is the design's (:func:`analysis.estimators.analyze_batch`), and its two-sided p-value becomes
 ``Z_k = s |Phi^{-1}(p_k / 2)|`` with ``s = +1`` when the estimate lies on the side of no effect the assumed effect
-points to (``TrialDesign.effect_direction``; for a slowing of decline, times the sign of the control arm's mean
-change, since slowing a decline raises the slope and slowing a rise lowers it), ``-1`` otherwise. The efficacy and
-futility boundaries come from :func:`analysis.gs_boundaries.boundaries` (Lan-DeMets spending by numerical
-integration) and :func:`analysis.group_sequential.sequential_outcome` applies them (futility obeyed).
+points to (``TrialDesign.effect_direction``; for a slowing of decline, times minus the sign of the control arm's
+mean change, since slowing a decline raises the slope and slowing a rise lowers it), ``-1`` otherwise. The
+efficacy and futility boundaries come from :func:`analysis.gs_boundaries.boundaries` (Lan-DeMets spending by
+numerical integration) and :func:`analysis.group_sequential.sequential_outcome` applies them (futility obeyed).
 """
 
 from __future__ import annotations
@@ -51,7 +51,9 @@ def _orientation(batch: TrialBatch, design: TrialDesign) -> float:
         ctrl = ~batch.treated
         change = batch.y[..., -1] - batch.y[..., 0]
         mean_change = np.nanmean(np.where(ctrl, change, np.nan))
-        s *= -1.0 if mean_change < 0 else 1.0
+        # slowing a decline (control change < 0) raises the slope: the assumed side is the direction itself;
+        # slowing a rise lowers it: the opposite side
+        s *= -1.0 if mean_change > 0 else 1.0
     return s
 
 
@@ -84,12 +86,12 @@ def look_data(batch: TrialBatch, design: TrialDesign, fraction: float, final: bo
         return data, enrolled, cut / to_unit, data.event.sum(axis=1)
     n_k = N if final else max(2, math.ceil(fraction * N - 1e-9))
     ep = design.endpoint
-    if batch.outcome_type == "longitudinal":
-        last = (batch.visit_times_actual[:, n_k - 1, -1] if batch.visit_times_actual is not None
-                else ep.visits_months[-1])
+    if batch.outcome_type == "longitudinal" and batch.visit_times_actual is not None:
+        # with visit windows an earlier patient's last visit can come after the n_k-th patient's
+        when = np.max(entry[:, :n_k] + batch.visit_times_actual[:, :n_k, -1], axis=1)
     else:
-        last = ep.assessment_months
-    when = entry[:, n_k - 1] + last
+        last = ep.visits_months[-1] if batch.outcome_type == "longitudinal" else ep.assessment_months
+        when = entry[:, n_k - 1] + last           # entry is ascending: the n_k-th patient is the last assessed
     enrolled = (entry <= when[:, None]).sum(axis=1) if not final else np.full(R, N)
     return batch.first_patients(n_k), enrolled, when, None
 

@@ -240,7 +240,8 @@ class Endpoint:
 
     ``visits_months``: the visit schedule of a longitudinal endpoint (first visit = baseline, usually 0).
     ``visit_window_months``: each post-baseline visit happens at a uniform time within +- this many months of
-    its nominal time (0: on time); the slope analyses use the actual times, the visit-based ones the nominal visit.
+    its nominal time (0: on time); the per-patient slope analysis uses the actual times, the visit-based
+    analyses (ANCOVA, MMRM) and random slopes the nominal visit.
     ``followup``: each patient's maximum follow-up from entry for a time-to-event endpoint, in the cohort's time
     unit. ``events``: event-driven analysis: the (final) analysis happens in calendar time when this many events
     have been observed (patients still at risk are censored then); ``followup`` becomes optional.

@@ -57,7 +57,8 @@ def _need(batch: TrialBatch, analysis: str, *fields: str) -> None:
 
 def _slope(batch: TrialBatch, alpha: float) -> BatchResult:
     _need(batch, "slope", "y", "visit_times")
-    return slope_batched(batch.y, batch.visit_times, batch.treated, alpha)
+    times = batch.visit_times if batch.visit_times_actual is None else batch.visit_times_actual  # visit windows
+    return slope_batched(batch.y, times, batch.treated, alpha)
 
 
 def _ancova(batch: TrialBatch, alpha: float) -> BatchResult:
