@@ -56,3 +56,13 @@ def test_installed_console_script_runs():
                           env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 0, proc.stderr
     assert "als-natural-history" in proc.stdout and "va-lung" in proc.stdout
+
+
+def test_progress_bar_on_stderr_while_stdout_stays_pure_json(capsys):
+    assert main(["power", str(ROOT / "examples" / "als_slope.toml"), "--json", "--replicates", "20"]) == 0
+    out = capsys.readouterr()
+    json.loads(out.out)                           # exactly one JSON object on stdout
+    assert "[" in out.err and "100%" in out.err   # the bar reached the end, on stderr
+    assert main(["power", str(ROOT / "examples" / "als_slope.toml"), "--json", "--replicates", "20",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

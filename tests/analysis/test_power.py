@@ -47,6 +47,13 @@ def test_binary_power_equals_normal_approximation_within_binomial_error():
     ("ancova", "longitudinal", Effect("slope_reduction", 0.0), {"visits_months": (0, 2, 4, 6)}),
     ("logrank", "tte", Effect("hazard_ratio", 1.0), {"followup": 200.0}),
     ("cox", "tte", Effect("hazard_ratio", 1.0), {"followup": 200.0}),
+    ("mmrm", "longitudinal", Effect("slope_reduction", 0.0), {"visits_months": (0, 2, 4, 6)}),
+    ("random_slope", "longitudinal", Effect("slope_reduction", 0.0), {"visits_months": (0, 2, 4, 6)}),
+    ("ttest", "continuous", Effect("mean_difference", 0.0), {}),
+    ("proportions", "binary", Effect("odds_ratio", 1.0), {}),
+    ("risk_difference", "binary", Effect("risk_difference", 0.0), {}),
+    ("risk_ratio", "binary", Effect("odds_ratio", 1.0), {}),
+    ("logistic", "binary", Effect("odds_ratio", 1.0), {}),
 ])
 def test_type1_error_at_alpha_for_each_analysis(analysis, kind, effect, ep):
     R = 1500
