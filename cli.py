@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--target", type=float, default=0.8, help="target power (default 0.8)")
     ss.add_argument("--n-min", type=int, help="smallest total N searched (default half the smallest n_total)")
     ss.add_argument("--n-max", type=int, help="largest total N searched (default 4x the largest n_total)")
-    ss.add_argument("--n-start", type=int, help="first N simulated (default: from a pilot simulation)")
+    ss.add_argument("--n-start", type=int, help="first N simulated (default: the closed form where one exists, else a pilot simulation)")
     ss.add_argument("--replicates", type=int, help="replicates per simulated N (default power.replicates)")
     ss.add_argument("--seed", type=int, help="override the scenario's seed")
     ss.add_argument("--json", action="store_true", help="print one JSON object on stdout")

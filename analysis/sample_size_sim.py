@@ -2,7 +2,11 @@
 
 :func:`simulated_sample_size` wires :func:`analysis.sample_size.find_sample_size` to the trial simulator:
 
-1. **Start.** Unless ``n_start`` is given, a pilot of ``replicates`` trials at ``n_pilot`` patients (default the
+1. **Start.** Unless ``n_start`` is given: where a closed form exists for the design (two-arm fixed designs
+   analysed by ``ttest``, the binary analyses, ``logrank`` / ``cox`` or ``slope``; see
+   :func:`analysis.estimand.analytic_power_column`), the smallest N on the allocation grid whose analytic power
+   reaches the target, with the formula's inputs read from one large simulated trial (for time to event the
+   expected events grow with N at that trial's event rate). Otherwise a pilot of ``replicates`` trials at ``n_pilot`` patients (default the
    geometric mean of ``n_min`` and ``n_max``) estimates the treatment effect and its standard error on the
    analysis's own scale (log scale for hazard, odds and risk ratios) as the mean and SD of the simulated
    estimates; the normal approximation ``N = n_pilot (z_{1-alpha/2} + z_{power})^2 SE^2 / effect^2`` (any
@@ -13,7 +17,8 @@
 3. **Null.** The design without effect is simulated at the recommended N with as many replicates: its rejection
    rate is the type I error of that design, shown beside the answer.
 
-Randomness: ``rng.spawn(3)`` gives the pilot, search and null streams, so the answer depends only on the seed.
+Randomness: ``rng.spawn(3)`` gives the pilot (or analytic start), search and null streams, so the answer depends
+only on the seed.
 """
 
 from __future__ import annotations
@@ -99,6 +104,32 @@ def _pilot(generator, design, n_pilot, replicates, alpha, target, rng, n_min, n_
     return int(min(n_max, max(n_min, step * math.ceil(n / step)))), info
 
 
+def _analytic_start(generator, design, target, alpha, rng, n_min, n_max, step) -> tuple[int, dict] | None:
+    """The smallest N with analytic power >= ``target`` (see the module docstring), or None without a formula."""
+    from analysis.estimand import analytic_power_column, reference_trial
+    if design.n_treatments > 1 or design.looks is not None or design.hybrid is not None:
+        return None
+    if design.endpoint.analysis not in ("ttest", "proportions", "risk_difference", "risk_ratio", "logistic",
+                                        "logrank", "cox", "slope"):
+        return None
+    ref = reference_trial(generator, design, n_max, alpha, rng=rng)
+    grid = np.arange(step * math.ceil(n_min / step), n_max + 1, step)
+    events = None
+    if design.endpoint.outcome_type == "tte":
+        rate = float(ref.batch.event.sum()) / ref.batch.n_total
+        events = grid * rate
+        if design.endpoint.events is not None:
+            events = np.minimum(events, design.endpoint.events)
+    power = analytic_power_column(design, ref, grid, alpha, events)
+    reach = np.flatnonzero(np.nan_to_num(power) >= target)
+    if not np.isfinite(power).any():
+        return None
+    n = int(grid[reach[0]]) if reach.size else int(grid[-1])
+    return n, {"method": "analytic", "analysis": design.endpoint.analysis, "n_total": n,
+               "analytic_power": float(power[reach[0]] if reach.size else power[-1]),
+               "estimand": ref.estimate, "note": None if reach.size else "the target is not reached below n_max"}
+
+
 def simulated_sample_size(generator, design: TrialDesign, target: float, *, replicates: int, alpha: float,
                           rng: np.random.Generator, n_min: int, n_max: int, n_start: int | None = None,
                           n_pilot: int | None = None, max_evaluations: int = 12) -> SimulatedSampleSize:
@@ -112,9 +143,13 @@ def simulated_sample_size(generator, design: TrialDesign, target: float, *, repl
     pilot_rng, search_rng, null_rng = rng.spawn(3)
     pilot = None
     if n_start is None:
-        n_pilot = int(n_pilot or step * math.ceil(math.sqrt(n_min * n_max) / step))
-        n_start, pilot = _pilot(generator, design, n_pilot, replicates, alpha, target, pilot_rng, n_min, n_max,
-                                step)
+        start = _analytic_start(generator, design, target, alpha, pilot_rng, n_min, n_max, step)
+        if start is not None:
+            n_start, pilot = start
+        else:
+            n_pilot = int(n_pilot or step * math.ceil(math.sqrt(n_min * n_max) / step))
+            n_start, pilot = _pilot(generator, design, n_pilot, replicates, alpha, target, pilot_rng, n_min, n_max,
+                                    step)
 
     def power_at(n: int, child: np.random.Generator) -> tuple[int, int]:
         return int(simulate_design(generator, design, n, replicates, alpha, rng=child).rejected.sum()), replicates
