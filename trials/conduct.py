@@ -17,7 +17,7 @@ from cohorts.criteria import parse_criteria
 from cohorts.errors import InvalidScenarioError
 
 __all__ = ["Accrual", "Randomization", "Eligibility", "Looks", "HybridControl", "RANDOMIZATION_METHODS",
-           "ACCRUAL_PROCESSES", "MULTIPLICITY", "SPENDING"]
+           "ACCRUAL_PROCESSES", "MULTIPLICITY", "SPENDING", "expression_problems"]
 
 RANDOMIZATION_METHODS = ("fixed", "simple", "permuted_block")
 ACCRUAL_PROCESSES = ("uniform", "poisson")
@@ -29,6 +29,17 @@ SPENDING = ("obf", "pocock", "hsd")
 
 def _num(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def expression_problems(value, key: str, example: str) -> list[str]:
+    """What is wrong with ``value`` as a whitelist expression at scenario key ``key`` (``[]``: nothing)."""
+    if not isinstance(value, str) or not value.strip():
+        return [f"{key}: must be an expression, e.g. \"{example}\", got {value!r}"]
+    try:
+        parse_criteria(value)
+    except InvalidScenarioError as exc:
+        return [f"{key}: {q}" for q in exc.problems]
+    return []
 
 
 def _raise(problems: list[str]) -> None:
@@ -127,10 +138,7 @@ class Randomization:
                 p.append("randomization.strata: stratification applies only to method = \"permuted_block\"")
         for s in strata:
             if not s.strip().isidentifier():
-                try:
-                    parse_criteria(s)
-                except InvalidScenarioError as exc:
-                    p += [f"randomization.strata[{s!r}]: {q}" for q in exc.problems]
+                p += expression_problems(s, f"randomization.strata[{s!r}]", "age >= 60")
         _raise(p)
         object.__setattr__(self, "strata", strata)
 
@@ -154,23 +162,13 @@ class Eligibility:
     def __post_init__(self):
         p = []
         if self.criteria is not None:
-            if not isinstance(self.criteria, str) or not self.criteria.strip():
-                p.append(f"eligibility.criteria: must be an expression, e.g. \"age >= 18 and fvc > 60\", got "
-                         f"{self.criteria!r}")
-            else:
-                try:
-                    parse_criteria(self.criteria)
-                except InvalidScenarioError as exc:
-                    p += [f"eligibility.criteria: {q}" for q in exc.problems]
+            p += expression_problems(self.criteria, "eligibility.criteria", "age >= 18 and fvc > 60")
         enrich = tuple(self.enrich.items()) if isinstance(self.enrich, dict) else tuple(self.enrich)
         for expr, w in enrich:
             if not _num(w) or w <= 0:
                 p.append(f"eligibility.enrich[{expr!r}]: must be a positive weight (2 = twice as likely to enrol), "
                          f"got {w!r}")
-            try:
-                parse_criteria(expr)
-            except InvalidScenarioError as exc:
-                p += [f"eligibility.enrich[{expr!r}]: {q}" for q in exc.problems]
+            p += expression_problems(expr, f"eligibility.enrich[{expr!r}]", "site_of_onset == 'Bulbar'")
         if self.criteria is None and not enrich:
             p.append("eligibility: give criteria = \"...\" and/or enrich = { \"EXPRESSION\" = WEIGHT }")
         _raise(p)

@@ -13,7 +13,8 @@ import numpy as np
 
 from cohorts.criteria import parse_criteria
 from cohorts.errors import InvalidScenarioError
-from trials.conduct import MULTIPLICITY, Accrual, Eligibility, HybridControl, Looks, Randomization
+from trials.conduct import (MULTIPLICITY, Accrual, Eligibility, HybridControl, Looks, Randomization,
+                            expression_problems)
 
 __all__ = ["Effect", "Arm", "Endpoint", "Dropout", "TrialDesign", "PowerSettings",
            "EFFECT_OUTCOME", "EFFECT_MODIFIERS", "ANALYSIS_OUTCOME", "NULL_EFFECT"]
@@ -117,14 +118,7 @@ class Effect:
             problems.append(f"effect.responder_fraction: is the share of treated patients who respond, in (0, 1] "
                             f"(1 = everyone), got {f!r}")
         if self.subgroup is not None:
-            if not isinstance(self.subgroup, str) or not self.subgroup.strip():
-                problems.append("effect.subgroup: must be an expression on baseline covariates, e.g. "
-                                f"\"age < 60\", got {self.subgroup!r}")
-            else:
-                try:
-                    parse_criteria(self.subgroup)
-                except InvalidScenarioError as exc:
-                    problems += [f"effect.subgroup: {p}" for p in exc.problems]
+            problems += expression_problems(self.subgroup, "effect.subgroup", "age < 60")
         if self.outside_value is not None:
             if self.subgroup is None:
                 problems.append("effect.outside_value: applies only with a subgroup (it is the effect outside "

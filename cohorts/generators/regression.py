@@ -15,6 +15,7 @@ separation a nearly unpenalized sklearn fit, noted in ``fit_notes_``).
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -43,6 +44,84 @@ def level_mask(values: np.ndarray, level) -> np.ndarray:
     out = np.zeros(len(values), dtype=bool)
     present = ~pd.isna(values)
     out[present] = values[present] == level
+    return out
+
+
+#: codes of Arrow-backed columns built from codes (:func:`_remember_codes`), by the id of their Arrow data
+_CODES: dict[int, tuple] = {}
+
+
+def _arrow_data(s: pd.Series):
+    """The (immutable) pyarrow array behind an Arrow-backed string column, else ``None``."""
+    if not isinstance(s.dtype, pd.StringDtype) or getattr(s.dtype, "storage", None) != "pyarrow":
+        return None
+    to_arrow = getattr(s.array, "__arrow_array__", None)
+    return to_arrow() if to_arrow is not None else None
+
+
+def _remember_codes(s: pd.Series, codes: np.ndarray, slots: np.ndarray) -> None:
+    """Record that column ``s`` holds ``slots[codes]`` (``slots``: its few distinct values, object array), so that
+    :func:`_level_codes` reads the codes instead of factorizing the strings again. Kept while the column's Arrow
+    data lives (a weak reference; Arrow data never changes in place, and a changed column gets new data)."""
+    data = _arrow_data(s)
+    if data is None:
+        return
+    try:
+        ref = weakref.ref(data)
+        weakref.finalize(data, _CODES.pop, id(data), None)
+    except TypeError:
+        return
+    _CODES[id(data)] = (ref, codes, slots)
+
+
+def _level_codes(s: pd.Series, levels) -> np.ndarray:
+    """Per value: the position ``k`` of the level it equals (``level_mask(values, levels[k])``), ``-1`` where
+    missing, ``len(levels)`` where it equals none. The column is factorized once (hash table; Arrow strings
+    natively; or its codes read back from :func:`_remember_codes`) and ``level_mask`` is applied to its few
+    distinct values only; an object column whose distinct values are not all strings is compared value by
+    value as before (mixed types: ``1 == 1.0 == True``)."""
+    s = pd.Series(s)
+    data = _arrow_data(s)
+    known = _CODES.get(id(data)) if data is not None else None
+    if known is not None and known[0]() is data:
+        _, codes, distinct = known
+        lookup = np.full(len(distinct), len(levels), dtype=np.intp)
+        for k in range(len(levels) - 1, -1, -1):
+            lookup[level_mask(distinct, levels[k])] = k
+        lookup[pd.isna(distinct)] = -1
+        return lookup[codes]
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    distinct = np.asarray(uniques.to_numpy(dtype=object), dtype=object)
+    if s.dtype == object and not all(type(u) is str for u in distinct):
+        values = s.to_numpy(dtype=object)
+        out = np.full(len(values), len(levels), dtype=np.intp)
+        for k in range(len(levels) - 1, -1, -1):
+            out[level_mask(values, levels[k])] = k
+        out[pd.isna(values)] = -1
+        return out
+    lookup = np.full(len(distinct) + 1, len(levels), dtype=np.intp)
+    lookup[-1] = -1                      # factorize's missing code -1 reads the last entry
+    for k in range(len(levels) - 1, -1, -1):
+        lookup[:-1][level_mask(distinct, levels[k])] = k
+    return lookup[codes]
+
+
+def _blas_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """``A @ B`` for a tall matrix ``A`` and a small matrix ``B``, in row blocks small enough that OpenBLAS runs
+    each call on one thread (its threshold: ``m n k <= 262144``). A matrix product's kernel sums each row's
+    ``k`` terms in the same order whatever the row blocking, so the values are the same bits (checked in
+    tests/cohorts/test_draw_speed_equivalence.py); the blocks only avoid the thread hand-offs that stall on a
+    busy shared machine (one ``(380000, 8) @ (8, 8)`` call took 0.14 s there, the blocks 0.008 s). Not for a
+    matrix-vector product: OpenBLAS's ``gemv`` result does depend on the blocking."""
+    A, B = np.asarray(A), np.asarray(B)
+    if A.ndim != 2 or B.ndim != 2:
+        return A @ B
+    rows = max(64, 262144 // max(1, A.shape[1] * B.shape[1]))
+    if A.shape[0] <= rows:
+        return A @ B
+    out = np.empty((A.shape[0], B.shape[1]), dtype=np.result_type(A, B))
+    for i in range(0, A.shape[0], rows):
+        np.matmul(A[i:i + rows], B, out=out[i:i + rows])
     return out
 
 
@@ -78,20 +157,36 @@ class BaselineDesign:
             names += [f"{c}={lv}" for lv in levels] + ([f"{c}=<NA>"] if has_na else [])
         return names
 
-    def _build(self, frame: pd.DataFrame) -> np.ndarray:
-        cols = []
+    def _build(self, frame: pd.DataFrame, keep=None) -> np.ndarray:
+        """The design columns at positions ``keep`` (all when ``None``), written into one Fortran-ordered array
+        (the layout ``column_stack(...)[:, keep]`` has, so ``X @ coef`` runs the same BLAS path). Each
+        categorical column is encoded once as integer level codes (:func:`_level_codes`); a one-hot column is
+        ``codes == k``."""
+        wanted = list(range(len(self._all_names()))) if keep is None else list(keep)
+        X = np.empty((len(frame), len(wanted)), order="F")
+        where = {j: i for i, j in enumerate(wanted)}
+        j = 0
         for c in self.numeric_:
-            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
-            v = np.where(np.isfinite(v), v, self.median_[c])
-            sd = self.sd_[c] if self.sd_[c] > 0 else 1.0
-            cols.append((v - self.center_[c]) / sd)
+            if j in where:
+                v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
+                finite = np.isfinite(v)
+                if not finite.all():
+                    v = np.where(finite, v, self.median_[c])
+                sd = self.sd_[c] if self.sd_[c] > 0 else 1.0
+                col = X[:, where[j]]                     # contiguous (Fortran order)
+                np.subtract(v, self.center_[c], out=col)
+                col /= sd
+            j += 1
         for c in self.categorical_:
-            values = frame[c].to_numpy(dtype=object)
             _, levels, has_na = self.levels_[c]
-            cols += [level_mask(values, lv).astype(float) for lv in levels]
-            if has_na:
-                cols.append(pd.isna(values).astype(float))
-        return np.column_stack(cols) if cols else np.zeros((len(frame), 0))
+            block = range(j, j + len(levels) + int(has_na))
+            if any(k in where for k in block):
+                codes = _level_codes(frame[c], levels)
+                for k, jj in enumerate(block):
+                    if jj in where:
+                        X[:, where[jj]] = codes == (k if k < len(levels) else -1)
+            j = block.stop
+        return X
 
     @staticmethod
     def _independent(X: np.ndarray) -> list[int]:
@@ -106,7 +201,7 @@ class BaselineDesign:
         return [j - 1 for j in sorted(chosen) if j > 0 and X[:, j - 1].std() > 0]
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        return self._build(frame)[:, self.keep_]
+        return self._build(frame, self.keep_)
 
     @property
     def n_features(self) -> int:
