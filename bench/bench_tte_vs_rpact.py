@@ -2,8 +2,9 @@
 
 Usage: ``python bench/bench_tte_vs_rpact.py [--trials 10000] [--patients 760] [--seed 1]``
 
-Ours: the ``default`` generator trained on GBSG-2 (686 patients, 44 % with an event: 760 patients give about 330
-events at the data's own follow-up), two arms 1:1, hazard ratio 0.7, no dropout, log-rank at two-sided 0.05;
+Ours: the ``default`` generator trained on GBSG-2 (686 patients, 44 % with an event), two arms 1:1, hazard ratio
+0.7, no dropout, 24 months of uniform accrual and the analysis at the 330th event in calendar time (the same design
+as rpact's below), log-rank at two-sided 0.05;
 ``analysis.power.simulate_rejections`` simulates every patient (covariates, event and censoring times) and analyses
 every trial. Peer: rpact ``getSimulationSurvival`` (R package r-cran-rpact; exponential control hazard, hazard ratio
 0.7, 760 patients, analysis at 330 events, one-sided 0.025 = two-sided 0.05) for the same number of trials, timed by
@@ -31,6 +32,7 @@ from analysis.power import simulate_rejections  # noqa: E402
 from analysis.workflow import fit_generator, seed_streams  # noqa: E402
 from cohorts.io import cohort_from_frame  # noqa: E402
 from cohorts.schema import CohortSchema  # noqa: E402
+from trials.conduct import Accrual  # noqa: E402
 from trials.design import Arm, Dropout, Effect, Endpoint, TrialDesign  # noqa: E402
 
 RPACT = """suppressMessages(library(rpact))
@@ -68,9 +70,9 @@ def main(argv=None) -> None:
         "outcome": {"type": "tte", "time": "rfs_days", "event": "event"}})
     cohort = cohort_from_frame(pd.read_csv(ROOT / "tests" / "data" / "gbsg2.csv"), schema, name="gbsg2")
     gen = fit_generator(cohort, "default", seed=args.seed)
-    followup = float(cohort.data["rfs_days"].max())
+    # the same design as rpact's: 24 months of uniform accrual, analysis at the 330th event (calendar time)
     design = TrialDesign((Arm("control"), Arm("treated", 1, Effect("hazard_ratio", 0.7))),
-                         Endpoint("logrank", followup=followup), Dropout(0.0))
+                         Endpoint("logrank", events=args.events), Dropout(0.0), accrual=Accrual(duration=24.0))
     _, rng = seed_streams(args.seed)
     simulate_rejections(gen, design, args.patients, 50, 0.05, rng=np.random.default_rng(0))   # warm-up
     drawing = _time_draws(gen)
