@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from analysis import analytic_power as ap
-from analysis.estimators import analyze_batch
+from analysis.estimators import RATIO_ANALYSES, analyze_batch
 from cohorts.errors import WorkbenchError
 from trials.design import TrialDesign
 from trials.simulate import simulate_trials
@@ -76,7 +76,6 @@ def reference_trial(generator, design: TrialDesign, n_total: int, alpha: float, 
         r = analyze_batch(data, design.endpoint.analysis, alpha)
         res = {k: np.asarray(getattr(r, k), dtype=float) for k in ("estimate", "ci_low", "ci_high")}
     est, lo, hi = (float(res[k][0]) for k in ("estimate", "ci_low", "ci_high"))
-    from analysis.sequential_sim import RATIO_ANALYSES
     if design.endpoint.analysis in RATIO_ANALYSES:
         lo, hi = (math.log(x) if x > 0 else float("nan") for x in (lo, hi))
     se = (hi - lo) / (2 * stats.norm.isf(alpha / 2))

@@ -26,13 +26,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.estimators import RATIO_ANALYSES, null_estimate
 from cohorts.errors import InvalidDataError, UnknownNameError
 
 __all__ = ["table_one", "numbers_at_risk", "nice_times", "trajectory_table", "subgroup_effects",
            "arm_levels", "RATIO_ANALYSES"]
 
-#: analyses whose estimate is a ratio (hazard ratio, treated vs control): 1 means no effect
-RATIO_ANALYSES = ("logrank", "cox")
 #: a numeric subgroup column with more distinct values than this is split at its median
 MAX_LEVELS = 5
 
@@ -288,5 +287,5 @@ def subgroup_effects(data: pd.DataFrame, *, analysis: str, subgroups: Mapping[st
             one(label, level, f"{label}: {level}", mask)
     out = pd.DataFrame(rows)
     ratio = analysis in RATIO_ANALYSES
-    out.attrs.update({"analysis": analysis, "method": method, "ratio": ratio, "null_value": 1.0 if ratio else 0.0})
+    out.attrs.update({"analysis": analysis, "method": method, "ratio": ratio, "null_value": null_estimate(analysis)})
     return out

@@ -14,13 +14,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.design_analysis import SimulatedTrials
-from analysis.sequential_sim import RATIO_ANALYSES
+from analysis.estimators import null_estimate
 
-__all__ = ["operating_row", "look_table", "null_value"]
-
-
-def null_value(analysis: str) -> float:
-    return 1.0 if analysis in RATIO_ANALYSES else 0.0
+__all__ = ["operating_row", "look_table"]
 
 
 def _mean_se(x) -> tuple[float, float]:
@@ -43,7 +39,7 @@ def operating_row(sim: SimulatedTrials, sim0: SimulatedTrials, estimand: float, 
     """One N's summary (see the module docstring); keys become columns of ``PowerResult.table()``."""
     bias, bias_se = _mean_se(sim.estimate - estimand)
     row = {"estimand": estimand, "estimand_se": estimand_se, "bias": bias, "bias_se": bias_se, "coverage": _coverage(sim, estimand),
-           "coverage_null": _coverage(sim0, null_value(analysis)),
+           "coverage_null": _coverage(sim0, null_estimate(analysis)),
            "expected_n": _mean_se(sim.n_enrolled)[0], "expected_n_null": _mean_se(sim0.n_enrolled)[0],
            "expected_months": _mean_se(sim.month)[0], "expected_months_null": _mean_se(sim0.month)[0]}
     if np.isfinite(sim.events).any():
@@ -60,8 +56,8 @@ def operating_row(sim: SimulatedTrials, sim0: SimulatedTrials, estimand: float, 
         row["type1_randomized_only"] = float(ex0["randomized_rejected"].mean())
         rb, rb_se = _mean_se(ex["randomized_estimate"] - estimand)
         row["bias_randomized_only"], row["bias_randomized_only_se"] = rb, rb_se
-        row["bias_null"] = _mean_se(sim0.estimate - null_value(analysis))[0]
-        row["bias_null_randomized_only"] = _mean_se(ex0["randomized_estimate"] - null_value(analysis))[0]
+        row["bias_null"] = _mean_se(sim0.estimate - null_estimate(analysis))[0]
+        row["bias_null_randomized_only"] = _mean_se(ex0["randomized_estimate"] - null_estimate(analysis))[0]
     return row
 
 

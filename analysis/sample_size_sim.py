@@ -30,16 +30,16 @@ import numpy as np
 from scipy import stats
 from statsmodels.stats.proportion import proportion_confint
 
+from analysis.estimators import RATIO_ANALYSES
 from analysis.power import simulate_design
 from analysis.sample_size import SampleSizeResult, find_sample_size
 from cohorts.errors import InvalidScenarioError
 from trials.design import TrialDesign
 from trials.simulate import check_design_fits_cohort
 
-__all__ = ["simulated_sample_size", "SimulatedSampleSize", "allocation_step", "RATIO_ANALYSES"]
+__all__ = ["simulated_sample_size", "SimulatedSampleSize", "allocation_step"]
 
 #: analyses whose estimate is a ratio (the pilot works on its log)
-RATIO_ANALYSES = frozenset({"cox", "logrank", "logistic", "risk_ratio"})
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import math
 import numpy as np
 from scipy import stats
 
-from analysis.estimators import analyze_batch
+from analysis.estimators import RATIO_ANALYSES, analyze_batch
 from analysis.group_sequential import sequential_outcome
 from analysis.gs_boundaries import boundaries
 from trials.batch import TrialBatch
@@ -33,11 +33,7 @@ from trials.design import TrialDesign
 from trials.observe import cut_tte, event_cut
 from trials.simulate import months_to_unit
 
-__all__ = ["RATIO_ANALYSES", "design_boundaries", "signed_z", "look_data", "sequential_trials"]
-
-#: analyses whose estimate is a ratio (no effect = 1); the others estimate differences (no effect = 0)
-RATIO_ANALYSES = frozenset({"logrank", "cox", "risk_ratio", "logistic"})
-
+__all__ = ["design_boundaries", "signed_z", "look_data", "sequential_trials"]
 
 @functools.lru_cache(maxsize=64)
 def design_boundaries(looks, alpha: float):

@@ -37,7 +37,7 @@ from .rmst import rmst_batched, rmst_test
 from .slope import slope_batched, slope_test
 from .ttest import ttest_batched, ttest_test
 
-__all__ = ["BATCHED", "SINGLE", "analyze_batch", "BatchResult", "TestResult",
+__all__ = ["BATCHED", "SINGLE", "RATIO_ANALYSES", "null_estimate", "analyze_batch", "BatchResult", "TestResult",
            "slope_batched", "slope_test", "ancova_batched", "ancova_test", "logrank_batched", "logrank_test",
            "cox_batched", "cox_test", "ttest_batched", "ttest_test", "proportions_batched", "proportions_test",
            "ancova_adjusted_batched", "ancova_adjusted_test", "risk_difference_batched", "risk_difference_test",
@@ -124,6 +124,16 @@ SINGLE: dict[str, Callable[..., TestResult]] = {
     "ttest": ttest_test, "proportions": proportions_test, "risk_difference": risk_difference_test,
     "risk_ratio": risk_ratio_test, "logistic": logistic_test, "mmrm": mmrm_test, "random_slope": random_slope_test,
 }
+
+
+#: analyses whose estimate is a ratio (hazard, odds or risk ratio; no effect = 1); the others estimate differences
+#: (no effect = 0)
+RATIO_ANALYSES = frozenset({"logrank", "cox", "risk_ratio", "logistic"})
+
+
+def null_estimate(analysis: str) -> float:
+    """The estimate of ``analysis`` that means no effect: 1 for ratios, 0 for differences."""
+    return 1.0 if analysis in RATIO_ANALYSES else 0.0
 
 
 def analyze_batch(batch: TrialBatch, analysis: str, alpha: float = 0.05) -> BatchResult:
