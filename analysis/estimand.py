@@ -66,25 +66,15 @@ def reference_trial(generator, design: TrialDesign, n_total: int, alpha: float, 
     m = max(1, math.ceil(patients / n_total))
     big = simulate_trials(generator, scaled_design(design, m), n_total * m, 1, rng=rng)
     data = big.randomized()
-    if design.n_treatments > 1:
-        from analysis.multiarm import analyze_comparisons
-        res = {k: v[:, 0] for k, v in analyze_comparisons(data, design.endpoint.analysis, alpha).items()}
-        keep = (data.arm == 0) | (data.arm == 1)
-        data = data._take(slice(None), keep[0])
-        data = replace(data, treated=data.arm == 1, arm=None)
-    else:
-        r = analyze_batch(data, design.endpoint.analysis, alpha)
-        res = {k: np.asarray(getattr(r, k), dtype=float) for k in ("estimate", "ci_low", "ci_high")}
-    est, lo, hi = (float(res[k][0]) for k in ("estimate", "ci_low", "ci_high"))
+    if design.n_treatments > 1:             # the control and the first treatment
+        from analysis.multiarm import comparison_groups
+        [(_, data)] = comparison_groups(data, 1)
+    r = analyze_batch(data, design.endpoint.analysis, alpha)
+    est, lo, hi = (float(np.asarray(getattr(r, k), dtype=float)[0]) for k in ("estimate", "ci_low", "ci_high"))
     if design.endpoint.analysis in RATIO_ANALYSES:
         lo, hi = (math.log(x) if x > 0 else float("nan") for x in (lo, hi))
     se = (hi - lo) / (2 * stats.norm.isf(alpha / 2))
     return ReferenceTrial(est, data, float(se))
-
-
-def _two_arm_inputs(ref: ReferenceTrial):
-    b = ref.batch
-    return b.treated[0], b
 
 
 def analytic_power_column(design: TrialDesign, ref: ReferenceTrial, n_total, alpha: float,
@@ -96,7 +86,8 @@ def analytic_power_column(design: TrialDesign, ref: ReferenceTrial, n_total, alp
         return nan
     analysis = design.endpoint.analysis
     k = design.treatment.allocation / design.control.allocation
-    treated, b = _two_arm_inputs(ref)
+    b = ref.batch
+    treated = b.treated[0]
     try:
         if analysis == "ttest":
             y = b.y[0]

@@ -25,11 +25,11 @@ from dataclasses import replace
 import numpy as np
 
 from analysis.estimators import analyze_batch
-from trials.batch import TrialBatch
+from trials.batch import PATIENT_FIELDS, TrialBatch
 
 __all__ = ["adjust_p_values", "comparison_groups", "analyze_comparisons"]
 
-_PATIENT_FIELDS = ("y", "time", "event", "entry", "visit_times_actual", "time_full", "event_full", "synthetic")
+_OUTCOME_FIELDS = tuple(f for f in PATIENT_FIELDS if f not in ("treated", "arm"))
 
 
 def adjust_p_values(p: np.ndarray, method: str) -> np.ndarray:
@@ -68,7 +68,7 @@ def comparison_groups(batch: TrialBatch, arm: int):
         idx = np.argsort(~keep[rows], axis=1, kind="stable")[:, :c]      # kept patients, in entry order
         take = {f: (None if getattr(batch, f) is None else
                     np.take_along_axis(getattr(batch, f)[rows], idx.reshape(idx.shape + (1,) * (getattr(batch, f).ndim - 2)), axis=1))
-                for f in _PATIENT_FIELDS}
+                for f in _OUTCOME_FIELDS}
         arms = np.take_along_axis(batch.arm[rows], idx, axis=1)
         sub = replace(batch, treated=arms == arm, arm=None,
                       analysis_time=None if batch.analysis_time is None else batch.analysis_time[rows], **take)

@@ -6,7 +6,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["TrialBatch"]
+__all__ = ["TrialBatch", "PATIENT_FIELDS"]
+
+#: the fields with a replicate axis then a patient axis (``(R, N)`` or ``(R, N, V)``)
+PATIENT_FIELDS = ("treated", "y", "time", "event", "arm", "entry", "visit_times_actual", "time_full", "event_full",
+                  "synthetic")
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,22 +65,12 @@ class TrialBatch:
         return 2 if self.arm is None else int(self.arm.max(initial=1)) + 1
 
     def _take(self, rows, cols=slice(None)) -> "TrialBatch":
-        def cut(a, patient_axis=True):
-            if a is None:
-                return None
-            return a[rows][:, cols] if patient_axis else a[rows]
-        return replace(self, treated=cut(self.treated), y=cut(self.y), time=cut(self.time), event=cut(self.event),
-                       arm=cut(self.arm), entry=cut(self.entry), analysis_time=cut(self.analysis_time, False),
-                       visit_times_actual=cut(self.visit_times_actual), time_full=cut(self.time_full),
-                       event_full=cut(self.event_full), synthetic=cut(self.synthetic))
+        cut = {f: None if getattr(self, f) is None else getattr(self, f)[rows][:, cols] for f in PATIENT_FIELDS}
+        return replace(self, analysis_time=None if self.analysis_time is None else self.analysis_time[rows], **cut)
 
     def replicate(self, r: int) -> "TrialBatch":
         """The ``r``-th trial as a batch of one (for single-trial views and tests)."""
         return self._take(slice(r, r + 1))
-
-    def replicates_subset(self, rows) -> "TrialBatch":
-        """The replicates ``rows`` (an index array or a boolean mask)."""
-        return self._take(np.asarray(rows))
 
     def first_patients(self, n: int) -> "TrialBatch":
         """The first ``n`` patients to enter each replicate (a column slice)."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from cohorts.errors import InvalidScenarioError
 from cohorts.schema import DAYS_PER_UNIT, CohortSchema
-from trials.batch import TrialBatch
+from trials.batch import PATIENT_FIELDS, TrialBatch
 from trials.conduct import Randomization
 from trials.design import TrialDesign
 from trials.effects import latent_parameter, per_patient_parameter, piecewise_log_hazard_ratios
@@ -90,7 +90,7 @@ def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: in
         zeros = np.zeros((R, M), dtype=np.int8)
         syn_out = _outcomes(syn.outcome, design, np.zeros(R * M), zeros, np.zeros((R, M)), rng_out=rng_syn_out,
                             rng_drop=rng_syn_drop, rng_window=rng_syn_window, cut=False)
-        out = {k: (np.concatenate([v, syn_out[k]], axis=1) if k in _PATIENT_AXIS and v is not None else v)
+        out = {k: (np.concatenate([v, syn_out[k]], axis=1) if k in PATIENT_FIELDS and v is not None else v)
                for k, v in out.items()}
         arm = np.concatenate([arm, zeros], axis=1)
         out["entry"] = np.concatenate([entry, np.zeros((R, M))], axis=1)
@@ -105,9 +105,6 @@ def simulate_trials(generator, design: TrialDesign, n_total: int, replicates: in
 
 def _draw(generator, n: int, rng, conditions):
     return generator.draw(n, rng=rng) if conditions is None else generator.draw(n, rng=rng, conditions=conditions)
-
-
-_PATIENT_AXIS = ("y", "visit_times_actual", "time", "event", "time_full", "event_full")
 
 
 def _parameters(design: TrialDesign, arm: np.ndarray, draw, rng_arm) -> tuple[np.ndarray, float]:
