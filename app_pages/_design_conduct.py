@@ -22,6 +22,7 @@ from cohorts.errors import InvalidScenarioError, WorkbenchError
 from trials.conduct import (ACCRUAL_PROCESSES, MULTIPLICITY, RANDOMIZATION_METHODS, SPENDING, Accrual, Eligibility,
                             HybridControl, Looks, Randomization)
 from trials.design import Arm, TrialDesign
+from trials.simulate import eligibility_columns
 
 P = "design"
 MAX_EXTRA_ARMS = 3
@@ -180,7 +181,7 @@ def conduct_inputs(cohort, arm_names: list[str], dropout: float, conduct: Conduc
     with st.expander("Enrollment and conduct"):
         _accrual(conduct)
         _randomization(cohort, baseline, conduct)
-        _eligibility(baseline, conduct)
+        _eligibility(cohort.data[list(eligibility_columns(cohort.schema))].iloc[:0], conduct)
         st.markdown("**Follow-up**")
         c1, c2 = st.columns(2)
         if otype in ("longitudinal", "tte") and widget(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from cohorts.criteria import parse_criteria
 from cohorts.errors import InvalidScenarioError
 from cohorts.schema import DAYS_PER_UNIT, CohortSchema
 from trials.batch import PATIENT_FIELDS, TrialBatch
@@ -23,7 +24,8 @@ from trials.effects import latent_parameter, per_patient_parameter, piecewise_lo
 from trials.enrollment import assign_arms, entry_times
 from trials.observe import cut_tte, dropout_missing, event_cut, observe_tte, visit_times_actual
 
-__all__ = ["simulate_trials", "randomize", "check_design_fits_cohort", "months_to_unit"]
+__all__ = ["simulate_trials", "randomize", "check_design_fits_cohort", "expression_problems_on_cohort",
+           "eligibility_columns", "months_to_unit"]
 
 
 def months_to_unit(months, unit: str) -> np.ndarray:
@@ -31,9 +33,52 @@ def months_to_unit(months, unit: str) -> np.ndarray:
     return np.asarray(months, dtype=float) * DAYS_PER_UNIT["months"] / DAYS_PER_UNIT[unit]
 
 
-def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema) -> None:
-    """Raise :class:`InvalidScenarioError` if the design's analysis does not suit the cohort's outcome, or the
-    effect's subgroup names a column that is not a baseline covariate of the cohort."""
+def eligibility_columns(schema: CohortSchema) -> tuple[str, ...]:
+    """The columns eligibility criteria and enrichment see: the baseline covariates, plus for a longitudinal outcome
+    its value column (each patient's value at the baseline visit; see ``CohortGenerator.baseline_frame``)."""
+    o = schema.outcome
+    extra = (o.value,) if o.type == "longitudinal" and o.value not in schema.baseline else ()
+    return tuple(schema.baseline) + extra
+
+
+def expression_problems_on_cohort(design: TrialDesign, schema: CohortSchema, frame=None) -> list[str]:
+    """Problems of the design's expressions against the cohort's columns: the effect's subgroup and the strata on
+    the baseline covariates, eligibility criteria and enrichment on :func:`eligibility_columns`. With ``frame``
+    (the cohort's data) the columns' types are checked too (e.g. a text column compared with a number)."""
+    def columns(names):
+        names = list(names)
+        return frame[names] if frame is not None and set(names) <= set(frame.columns) else names
+
+    baseline = columns(schema.baseline)
+    checks = []
+    for arm in design.treatments:
+        if arm.effect is not None and arm.effect.subgroup is not None:
+            checks.append((f"arms[{arm.name}].effect.subgroup", arm.effect.subgroup, baseline))
+    if design.eligibility is not None:
+        seen = columns(eligibility_columns(schema))
+        if design.eligibility.criteria is not None:
+            checks.append(("eligibility.criteria", design.eligibility.criteria, seen))
+        checks += [(f"eligibility.enrich[{e!r}]", e, seen) for e, _ in design.eligibility.enrich]
+    problems = []
+    for s in design.randomization.strata:
+        name = s.strip()
+        if not name.isidentifier():
+            checks.append((f"randomization.strata[{s!r}]", s, baseline))
+        elif name not in schema.baseline:
+            problems.append(f"randomization.strata: {name!r} is not a baseline covariate of the cohort; allowed: "
+                            f"{', '.join(schema.baseline)} (or an expression such as \"age >= 60\")")
+    for where, text, cols in checks:
+        try:
+            parse_criteria(text).check(cols)
+        except InvalidScenarioError as exc:
+            problems += [f"{where}: {p}" for p in exc.problems]
+    return problems
+
+
+def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema, frame=None) -> None:
+    """Raise :class:`InvalidScenarioError` if the design's analysis does not suit the cohort's outcome, dropout is
+    set for a single measurement, or an expression (subgroup, eligibility, enrichment, strata) names a column the
+    cohort does not have (:func:`expression_problems_on_cohort`; ``frame`` adds type checks)."""
     have, want = schema.outcome.type, design.endpoint.outcome_type
     if have != want:
         raise InvalidScenarioError(
@@ -43,13 +88,9 @@ def check_design_fits_cohort(design: TrialDesign, schema: CohortSchema) -> None:
         raise InvalidScenarioError(
             "dropout.per_month: dropout applies to longitudinal and time-to-event endpoints; a single "
             f"{want} measurement has no follow-up time. Set it to 0")
-    crit = design.effect.criteria()
-    if crit is not None:
-        try:
-            crit.check(schema.baseline)
-        except InvalidScenarioError as exc:
-            raise InvalidScenarioError([f"arms[{design.treatment.name}].effect.subgroup: {p}"
-                                        for p in exc.problems]) from None
+    problems = expression_problems_on_cohort(design, schema, frame)
+    if problems:
+        raise InvalidScenarioError(problems)
 
 
 def randomize(replicates: int, n_total: int, treated_fraction: float, *, rng: np.random.Generator) -> np.ndarray:

@@ -44,3 +44,23 @@ def test_effect_parameters_on_the_latent_scale():
     assert latent_parameter(Effect("slope_reduction", 0.25)) == 0.25
     p = per_patient_parameter(Effect("mean_difference", 3.0), [True, False, True])
     assert list(p) == [3.0, 0.0, 3.0]
+
+
+def test_cohort_check_lets_eligibility_use_the_longitudinal_baseline_value_and_names_unknown_columns():
+    from cohorts.builtin import load_builtin
+    from trials.conduct import Eligibility, Randomization
+    from trials.simulate import check_design_fits_cohort, eligibility_columns
+    cohort = load_builtin("als-natural-history")
+    value = cohort.schema.outcome.value
+    assert eligibility_columns(cohort.schema) == (*cohort.schema.baseline, value)
+    base = dict(arms=(Arm("placebo"), Arm("treated", 1, Effect("slope_reduction", 0.25))),
+                endpoint=Endpoint("slope", visits_months=(0, 3, 6)))
+    check_design_fits_cohort(TrialDesign(**base, eligibility=Eligibility(f"{value} >= 30")), cohort.schema)
+    bad = TrialDesign(**base, eligibility=Eligibility("age >= 18", (("agee > 60", 2.0),)),
+                      randomization=Randomization("permuted_block", 4, ("sexx", f"{value} > 30")))
+    with pytest.raises(InvalidScenarioError) as err:
+        check_design_fits_cohort(bad, cohort.schema, cohort.data)
+    text = "\n".join(err.value.problems)
+    assert "eligibility.enrich['agee > 60']" in text and "randomization.strata: 'sexx'" in text
+    # strata see the baseline covariates only: the outcome's value is not one of them
+    assert f"randomization.strata['{value} > 30']" in text
