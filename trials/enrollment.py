@@ -97,9 +97,14 @@ def _permuted_blocks(arm_template: np.ndarray, stratum: np.ndarray, rng) -> np.n
     R, N = stratum.shape
     B = len(arm_template)
     S = int(stratum.max()) + 1
-    # rank of each patient among earlier patients of the same stratum (entry order = column order)
-    onehot = stratum[..., None] == np.arange(S)
-    rank = (np.cumsum(onehot, axis=1) - 1)[np.arange(R)[:, None], np.arange(N)[None, :], stratum]
+    # rank of each patient among earlier patients of the same stratum (entry order = column order): a stable sort
+    # by stratum keeps entry order within it, so the rank is the position minus the stratum's first position
+    order = np.argsort(stratum, axis=1, kind="stable")
+    srt = np.take_along_axis(stratum, order, axis=1)
+    pos = np.broadcast_to(np.arange(N), (R, N))
+    first = np.maximum.accumulate(np.where(np.diff(srt, axis=1, prepend=-1) != 0, pos, 0), axis=1)
+    rank = np.empty((R, N), dtype=np.int64)
+    np.put_along_axis(rank, order, pos - first, axis=1)
     n_blocks = -(-N // B)
     blocks = rng.permuted(np.broadcast_to(arm_template, (R, S, n_blocks, B)), axis=-1)
     return blocks[np.arange(R)[:, None], stratum, rank // B, rank % B]
