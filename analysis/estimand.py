@@ -33,9 +33,28 @@ from cohorts.errors import WorkbenchError
 from trials.design import TrialDesign
 from trials.simulate import simulate_trials
 
-__all__ = ["ReferenceTrial", "reference_trial", "scaled_design", "analytic_power_column", "REFERENCE_PATIENTS"]
+__all__ = ["ReferenceTrial", "reference_trial", "scaled_design", "depends_on_n", "has_closed_form",
+           "analytic_power_column", "ANALYTIC_ANALYSES", "REFERENCE_PATIENTS"]
 
 REFERENCE_PATIENTS = 50_000
+
+
+#: analyses with a closed-form power (:func:`analytic_power_column`)
+ANALYTIC_ANALYSES = frozenset({"ttest", "proportions", "risk_difference", "risk_ratio", "logistic", "logrank", "cox",
+                               "slope"})
+
+
+def has_closed_form(design: TrialDesign) -> bool:
+    """A two-arm fixed design (no interim looks, no hybrid control) analysed by one of :data:`ANALYTIC_ANALYSES`."""
+    return (design.n_treatments == 1 and design.looks is None and design.hybrid is None
+            and design.endpoint.analysis in ANALYTIC_ANALYSES)
+
+
+def depends_on_n(design: TrialDesign) -> bool:
+    """Does the estimand change with N? Only through what :func:`scaled_design` scales: accrual at a rate, an
+    event target, synthetic controls."""
+    return ((design.accrual is not None and bool(design.accrual.rates)) or design.endpoint.events is not None
+            or design.hybrid is not None)
 
 
 def scaled_design(design: TrialDesign, m: int) -> TrialDesign:
@@ -82,7 +101,7 @@ def analytic_power_column(design: TrialDesign, ref: ReferenceTrial, n_total, alp
     """Closed-form power at each total N (NaN where no closed form applies); see the module docstring."""
     n_total = np.asarray(n_total, dtype=float)
     nan = np.full(n_total.shape, np.nan)
-    if design.n_treatments > 1 or design.looks is not None or design.hybrid is not None:
+    if not has_closed_form(design):
         return nan
     analysis = design.endpoint.analysis
     k = design.treatment.allocation / design.control.allocation

@@ -109,21 +109,15 @@ def power_curve(generator, design: TrialDesign, settings: PowerSettings, *, rng:
         rejected=np.stack([s.rejected for s in sims]), rejected_null=np.stack([s.rejected for s in sims0]))
 
 
-def _n_dependent(design: TrialDesign) -> bool:
-    """Does the estimand depend on N (accrual at a rate, an event target, synthetic controls)?"""
-    return ((design.accrual is not None and bool(design.accrual.rates)) or design.endpoint.events is not None
-            or design.hybrid is not None)
-
-
 def _operating(generator, design, settings, sims, sims0, rng):
     """Per-N operating characteristics (:mod:`analysis.power_summary`), the look tables and the analytic column.
     The estimand's large trials use their own streams (spawned after the replicates'), so they change nothing
     else."""
-    from analysis.estimand import analytic_power_column, reference_trial
+    from analysis.estimand import analytic_power_column, depends_on_n, reference_trial
     from analysis.power_summary import look_table, operating_row
     ns = settings.n_total
     ref_rngs = rng.spawn(len(ns))
-    if _n_dependent(design):
+    if depends_on_n(design):
         refs = [reference_trial(generator, design, n, settings.alpha, rng=r) for n, r in zip(ns, ref_rngs)]
     else:
         refs = [reference_trial(generator, design, max(ns), settings.alpha, rng=ref_rngs[0])] * len(ns)

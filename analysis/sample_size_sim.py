@@ -106,11 +106,8 @@ def _pilot(generator, design, n_pilot, replicates, alpha, target, rng, n_min, n_
 
 def _analytic_start(generator, design, target, alpha, rng, n_min, n_max, step) -> tuple[int, dict] | None:
     """The smallest N with analytic power >= ``target`` (see the module docstring), or None without a formula."""
-    from analysis.estimand import analytic_power_column, reference_trial
-    if design.n_treatments > 1 or design.looks is not None or design.hybrid is not None:
-        return None
-    if design.endpoint.analysis not in ("ttest", "proportions", "risk_difference", "risk_ratio", "logistic",
-                                        "logrank", "cox", "slope"):
+    from analysis.estimand import analytic_power_column, has_closed_form, reference_trial
+    if not has_closed_form(design):
         return None
     ref = reference_trial(generator, design, n_max, alpha, rng=rng)
     grid = np.arange(step * math.ceil(n_min / step), n_max + 1, step)
