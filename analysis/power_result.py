@@ -57,11 +57,9 @@ class PowerResult:
 
     def type1_by_n_ci(self) -> tuple[np.ndarray, np.ndarray]:
         """Exact (Clopper-Pearson) 95 % Monte Carlo interval of the type I error at each N."""
-        from statsmodels.stats.proportion import proportion_confint
+        from analysis.power import rate_ci
         reps = self.settings.replicates
-        k = np.rint(np.asarray(self.type1_by_n, dtype=float) * reps)
-        lo, hi = proportion_confint(k, reps, alpha=0.05, method="beta")
-        return np.nan_to_num(np.asarray(lo, float), nan=0.0), np.nan_to_num(np.asarray(hi, float), nan=1.0)
+        return rate_ci(np.rint(np.asarray(self.type1_by_n, dtype=float) * reps), reps)
 
     def table(self) -> pd.DataFrame:
         """One row per total N: power with its MC interval, the analytic cross-check, type I error, mean

@@ -16,7 +16,7 @@ the same design with no effect, analyses each with the batched estimator, and re
 which is ``np.random.default_rng(seed).spawn(8)[7].spawn(i + 1)[i]``: independent of the training stream (child
 0), the simulation stream (child 1) and the evaluation stream (child 2) of :mod:`analysis.workflow`. Its
 ``spawn(2)`` gives the effect and the null stream, each split into chunks of
-:data:`~analysis.power.CHUNK_REPLICATES` replicates by :func:`~analysis.power.simulate_rejections`. So a cell's
+:data:`~analysis.power.CHUNK_REPLICATES` replicates by :func:`~analysis.power.simulate_design`. So a cell's
 numbers depend on the seed, the cell's index and its design only, never on the number of workers, the scheduler
 or the order in which cells complete; without a client the cells run sequentially in-process with the same
 numbers. (A sweep cell and ``insilico power`` at the same N use different streams: they agree within Monte Carlo

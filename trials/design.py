@@ -459,31 +459,30 @@ class TrialDesign:
     def conduct_summary(self) -> list[tuple[str, str]]:
         """How the trial is run: ``(label, text)`` lines for the report, the CLI and the app (randomization always,
         the rest only where it differs from the defaults)."""
-        design = self
-        ep, rows = design.endpoint, []
-        if design.n_treatments > 1:
-            rows.append(("Multiplicity", f"{design.n_treatments} treatments vs control, {design.multiplicity} "
+        ep, rows = self.endpoint, []
+        if self.n_treatments > 1:
+            rows.append(("Multiplicity", f"{self.n_treatments} treatments vs control, {self.multiplicity} "
                                          "adjustment; success = any treatment significant after adjustment"))
-        if design.accrual is not None:
-            rows.append(("Accrual", design.accrual.describe()))
-        rows.append(("Randomization", design.randomization.describe()))
-        if design.eligibility is not None:
-            rows.append(("Eligibility", design.eligibility.describe()))
+        if self.accrual is not None:
+            rows.append(("Accrual", self.accrual.describe()))
+        rows.append(("Randomization", self.randomization.describe()))
+        if self.eligibility is not None:
+            rows.append(("Eligibility", self.eligibility.describe()))
         if ep.events is not None:
             rows.append(("Event-driven analysis", f"when {ep.events} events have been observed (calendar time)"))
         if ep.visit_window_months:
             rows.append(("Visit windows", f"+-{ep.visit_window_months:g} months around each post-baseline visit"))
-        per_arm = [a for a in design.arms if a.dropout_per_month is not None]
+        per_arm = [a for a in self.arms if a.dropout_per_month is not None]
         if per_arm:
             rows.append(("Dropout by arm", ", ".join(f"{a.name} {a.dropout_per_month:.1%}/month" for a in per_arm)))
-        if design.dropout.informative:
-            rows.append(("Informative dropout", f"hazard x {design.dropout.hazard_ratio_per_unit_change:g} per unit "
+        if self.dropout.informative:
+            rows.append(("Informative dropout", f"hazard x {self.dropout.hazard_ratio_per_unit_change:g} per unit "
                                                 "of change from baseline"))
-        if design.looks is not None:
-            rows.append(("Interim looks", design.looks.describe()))
-        if design.hybrid is not None:
-            drift = "no drift" if design.hybrid.drift is None else f"drift {design.effect.kind} {design.hybrid.drift:g}"
-            rows.append(("Hybrid control", f"{design.hybrid.synthetic_controls} synthetic controls per trial added to "
+        if self.looks is not None:
+            rows.append(("Interim looks", self.looks.describe()))
+        if self.hybrid is not None:
+            drift = "no drift" if self.hybrid.drift is None else f"drift {self.effect.kind} {self.hybrid.drift:g}"
+            rows.append(("Hybrid control", f"{self.hybrid.synthetic_controls} synthetic controls per trial added to "
                                            f"the randomized control arm ({drift}); the randomized-only comparison is "
                                            "reported beside it"))
         return rows
