@@ -352,28 +352,3 @@ def hybrid_inputs(kind: str, conduct: Conduct) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ summary
-def describe(design: TrialDesign) -> list[str]:
-    """The conduct of ``design`` in words (empty for the plain two-arm skeleton)."""
-    out = []
-    if design.n_treatments > 1:
-        out.append(f"{design.n_treatments} treatments vs {design.control.name}, {design.multiplicity} "
-                   "multiplicity adjustment")
-    for part in (design.accrual, design.eligibility, design.looks):
-        if part is not None:
-            out.append(part.describe())
-    if design.randomization != Randomization():
-        out.append(design.randomization.describe())
-    if design.hybrid is not None:
-        drift = "" if design.hybrid.drift is None else f", drift {design.hybrid.drift:g}"
-        out.append(f"{design.hybrid.synthetic_controls} synthetic controls per trial{drift}")
-    ep = design.endpoint
-    if ep.events is not None:
-        out.append(f"event-driven analysis at {ep.events} events")
-    if ep.visit_window_months > 0:
-        out.append(f"visit window ± {ep.visit_window_months:g} months")
-    if design.dropout.informative:
-        out.append(f"informative dropout (hazard ratio {design.dropout.hazard_ratio_per_unit_change:g} per unit)")
-    if any(a.dropout_per_month is not None for a in design.arms):
-        out.append("dropout per arm " + ", ".join(f"{a.name} {a.dropout_per_month:.1%}" for a in design.arms
-                                                  if a.dropout_per_month is not None))
-    return out

@@ -101,6 +101,6 @@ if design.n_treatments == 1:
 st.success(f"**{analysis}** analysis of {design.effect.describe()}; "
            f"N = {', '.join(f'{n} ({s})' for n, s in sizes.items())}; "
            f"{settings.replicates} replicates per N and scenario, alpha {settings.alpha:g}, seed {seed}.")
-if dc.describe(design):
-    st.caption("Conduct: " + "; ".join(dc.describe(design)) + ".")
+if design.conduct_summary():
+    st.caption("Conduct: " + "; ".join(f"{k.lower()} {v}" for k, v in design.conduct_summary()) + ".")
 st.page_link("app_pages/power.py", label="Next: simulate power", icon=":material/arrow_forward:")

@@ -457,15 +457,16 @@ class TrialDesign:
                                    else self.dropout.per_month)) for a in self.arms)
 
     def conduct_summary(self) -> list[tuple[str, str]]:
-        """How the trial is run: ``(label, text)`` lines for the report, the CLI and the app (randomization always,
-        the rest only where it differs from the defaults)."""
+        """How the trial is run: ``(label, text)`` lines for the report, the CLI and the app, for what differs from
+        the two-arm skeleton (everyone at month 0, fixed arm sizes, no looks ...); empty for the skeleton."""
         ep, rows = self.endpoint, []
         if self.n_treatments > 1:
             rows.append(("Multiplicity", f"{self.n_treatments} treatments vs control, {self.multiplicity} "
                                          "adjustment; success = any treatment significant after adjustment"))
         if self.accrual is not None:
             rows.append(("Accrual", self.accrual.describe()))
-        rows.append(("Randomization", self.randomization.describe()))
+        if self.randomization != Randomization():
+            rows.append(("Randomization", self.randomization.describe()))
         if self.eligibility is not None:
             rows.append(("Eligibility", self.eligibility.describe()))
         if ep.events is not None:
