@@ -2,8 +2,10 @@
 
 ::
 
-    insilico power SCENARIO.toml [--json] [--replicates N] [--seed S] [--report REPORT.html] [--quiet]
-    insilico sample-size SCENARIO.toml [--target 0.8] [--n-min N] [--n-max N] [--replicates R] [--json]
+    insilico power SCENARIO.toml [--json] [--replicates N] [--seed S] [--report REPORT.html] [--out RUN_DIR]
+    insilico sample-size SCENARIO.toml [--target 0.8] [--n-min N] [--n-max N] [--replicates R] [--out RUN_DIR]
+    insilico report RUN_DIR [RUN_DIR ...] [--format html,pdf] [--out DIR] [--paper a4|letter] [--author NAME]
+    insilico reproduce RUN_DIR [--rtol 0] [--json]   # exit 0 identical, 1 different (with the differences)
     insilico sweep SCENARIO.toml --grid GRID.toml --out DIR [--workers N | --scheduler tcp://HOST:PORT] [--json]
     insilico calibrate DATA --schema S.toml --arm COL --treated V --analysis NAME [--replicates R] [--json]
     insilico scenario [FILE] [--schema] [--toml]   # check a scenario file, print it normalized or its JSON schema
@@ -33,8 +35,13 @@ __all__ = ["main"]
 
 def _cmd_power(args) -> int:
     from analysis.workflow import run_scenario
+    from cli_report import now
     from trials.scenario import load_scenario
 
+    started = now()
+    if args.out:
+        from analysis.run_dir import check_run_dir_target
+        check_run_dir_target(args.out)
     scenario = load_scenario(args.scenario)
     if args.replicates is not None or args.seed is not None:
         from trials.design import PowerSettings
@@ -54,6 +61,11 @@ def _cmd_power(args) -> int:
         Path(args.report).write_text(html, encoding="utf-8")
         if not args.quiet:
             print(f"report written to {args.report}", file=sys.stderr)
+    if args.out:
+        from cli_report import write_cli_run
+        write_cli_run(args, kind="power", scenario=scenario, cohort=run.cohort, generator=run.generator,
+                      result=result, started=started, power_result=result,
+                      settings={"seed": scenario.seed, "replicates": scenario.power.replicates})
     if args.json:
         out = {"title": scenario.title, "cohort": scenario.cohort.describe(),
                "generator": scenario.cohort.generator, **result.to_json_dict()}
@@ -74,7 +86,12 @@ def _cmd_sample_size(args) -> int:
     from analysis.workflow import default_search_range, fit_generator, load_cohort_ref, run_sample_size
     from trials.scenario import load_scenario
     from trials.simulate import check_design_fits_cohort
+    from cli_report import now
 
+    started = now()
+    if args.out:
+        from analysis.run_dir import check_run_dir_target
+        check_run_dir_target(args.out)
     scenario = load_scenario(args.scenario)
     seed = args.seed if args.seed is not None else scenario.seed
     replicates = args.replicates or scenario.power.replicates
@@ -90,6 +107,12 @@ def _cmd_sample_size(args) -> int:
               file=sys.stderr, flush=True)
     res = run_sample_size(generator, scenario.design, scenario.power, seed=seed, target=args.target,
                           n_min=n_min, n_max=n_max, replicates=replicates, n_start=args.n_start)
+    if args.out:
+        from cli_report import write_cli_run
+        write_cli_run(args, kind="sample_size", scenario=dataclasses.replace(scenario, seed=seed), cohort=cohort,
+                      generator=generator, result=res, started=started,
+                      settings={"seed": seed, "replicates": replicates, "target": args.target, "n_min": n_min,
+                                "n_max": n_max, "n_start": args.n_start})
     if args.json:
         print(json.dumps({"title": scenario.title, "seed": seed, "analysis": scenario.design.endpoint.analysis,
                           **res.to_json_dict()}))
@@ -125,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--seed", type=int, help="override the scenario's seed")
     pw.add_argument("--report", metavar="FILE.html", help="also write the self-contained HTML report")
     pw.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    from cli_report import add_out_option, add_report_commands
+    add_out_option(pw)
     pw.set_defaults(func=_cmd_power)
     ss = sub.add_parser("sample-size", help="smallest total N reaching a target power, by simulation")
     ss.add_argument("scenario", help="scenario TOML file (its power.n_total sets the default search range)")
@@ -136,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     ss.add_argument("--seed", type=int, help="override the scenario's seed")
     ss.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     ss.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_out_option(ss)
     ss.set_defaults(func=_cmd_sample_size)
     co = sub.add_parser("cohorts", help="list the built-in cohorts")
     co.set_defaults(func=_cmd_cohorts)
@@ -150,11 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_calibrate_command(sub)
     from cli_scenario import add_scenario_command
     add_scenario_command(sub)
+    add_report_commands(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
     except WorkbenchError as exc:

@@ -7,8 +7,10 @@
 
 By default the cells run on a fresh local Dask cluster of ``--workers`` processes (one thread each), closed at
 the end; ``--scheduler`` uses an existing cluster instead, and ``--workers 0`` runs in this process without
-Dask. The numbers are the same in every case (:mod:`analysis.sweep`). Writes ``DIR/sweep.parquet``,
-``DIR/sweep.csv`` and ``DIR/summary.json``; prints the table, or with ``--json`` the summary as one JSON object.
+Dask. The numbers are the same in every case (:mod:`analysis.sweep`). ``--out`` is a run directory
+(:mod:`analysis.run_dir`: ``raw/sweep.parquet``, ``results/table.csv``, ``results/summary.json``, the manifest,
+the grid file, the generator and the heatmaps); prints the table, or with ``--json`` the summary as one JSON
+object.
 """
 
 from __future__ import annotations
@@ -64,6 +66,12 @@ def _cmd_sweep(args) -> int:
     from trials.design import PowerSettings
     from trials.scenario import load_scenario
 
+    from analysis.run_dir import check_run_dir_target
+    from analysis.workflow import fit_generator, load_cohort_ref
+    from cli_report import now, write_cli_run
+    from trials.simulate import check_design_fits_cohort
+
+    started = now()
     scenario = load_scenario(args.scenario)
     if args.replicates is not None:
         p = scenario.power
@@ -73,10 +81,7 @@ def _cmd_sweep(args) -> int:
             raise InvalidScenarioError(f"--seed must be a non-negative integer, got {args.seed}")
         scenario = dataclasses.replace(scenario, seed=args.seed)
     grid = load_grid(args.grid, scenario)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise InvalidScenarioError(f"--out {out}: exists and is not a directory; give a directory (created if "
-                                   "missing)")
+    check_run_dir_target(args.out)
     progress = None if args.quiet else progress_printer(sys.stderr)
     with ExitStack() as stack:
         client = _client(stack, args)
@@ -85,10 +90,17 @@ def _cmd_sweep(args) -> int:
             board = f"; dashboard {client.dashboard_link}" if importlib.util.find_spec("bokeh") else ""
             print(f"{grid.n_cells} cells on Dask scheduler {client.scheduler.address} "
                   f"({len(client.nthreads())} workers){board}", file=sys.stderr)
-        result = run_sweep(scenario, grid, client=client, progress=progress)
-    paths = result.save(out)
-    if not args.quiet:
-        print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)
+        cohort = load_cohort_ref(scenario.cohort)
+        check_design_fits_cohort(scenario.design, cohort.schema)
+        if progress is not None:
+            progress(0.0, f"fitting generator {scenario.cohort.generator!r}")
+        generator = fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed,
+                                  **scenario.cohort.generator_params)
+        result = run_sweep(scenario, grid, client=client, progress=progress, generator=generator)
+    write_cli_run(args, kind="sweep", scenario=scenario, cohort=cohort, generator=generator, result=result,
+                  started=started, grid_text=Path(args.grid).read_text(encoding="utf-8"),
+                  sweep_table=result.table,
+                  settings={"seed": scenario.seed, "replicates": scenario.power.replicates})
     if args.json:
         print(json.dumps(result.to_json_dict()))
         return 0
@@ -113,7 +125,9 @@ def add_sweep_command(sub) -> None:
     sw.add_argument("scenario", help="scenario TOML file (the values the grid does not vary)")
     sw.add_argument("--grid", required=True, metavar="GRID.toml",
                     help="grid TOML file: [grid] with lists effect, n_total, dropout_per_month, analysis")
-    sw.add_argument("--out", required=True, metavar="DIR", help="directory for sweep.parquet, sweep.csv, summary.json")
+    sw.add_argument("--out", required=True, metavar="RUN_DIR",
+                    help="run directory to create (manifest.json, raw/sweep.parquet, results/table.csv, "
+                         "results/summary.json, generator, figures); must not exist or be empty")
     where = sw.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on an existing Dask cluster")
     where.add_argument("--workers", type=int,

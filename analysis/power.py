@@ -19,6 +19,7 @@ import pandas as pd
 from statsmodels.stats.proportion import proportion_confint
 
 from analysis.design_analysis import SimulatedTrials, analyze_design, concat_simulated
+from analysis.power_raw import replicate_frame
 from analysis.power_result import PowerResult
 from trials.design import PowerSettings, TrialDesign
 from trials.simulate import check_design_fits_cohort, simulate_trials
@@ -106,7 +107,8 @@ def power_curve(generator, design: TrialDesign, settings: PowerSettings, *, rng:
         estimates=np.stack([s.estimate for s in sims]), estimates_null=np.stack([s.estimate for s in sims0]),
         seed=seed, elapsed_s=time.perf_counter() - start,
         operating=operating, looks=looks, analytic_power=analytic,
-        rejected=np.stack([s.rejected for s in sims]), rejected_null=np.stack([s.rejected for s in sims0]))
+        rejected=np.stack([s.rejected for s in sims]), rejected_null=np.stack([s.rejected for s in sims0]),
+        raw=replicate_frame(sims, sims0, settings.n_total))
 
 
 def _operating(generator, design, settings, sims, sims0, rng):

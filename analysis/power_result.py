@@ -50,6 +50,8 @@ class PowerResult:
     #: ``(K, R)`` per-replicate decisions (a group-sequential trial's rejection is not ``p < alpha``)
     rejected: np.ndarray | None = field(default=None, repr=False)
     rejected_null: np.ndarray | None = field(default=None, repr=False)
+    #: one row per simulated trial (:func:`analysis.power_raw.replicate_frame`), for audit
+    raw: pd.DataFrame | None = field(default=None, repr=False)
 
     @property
     def n_total(self) -> tuple[int, ...]:

@@ -19,7 +19,11 @@ from trials.scenario import CohortRef, Scenario
 from trials.simulate import check_design_fits_cohort
 
 __all__ = ["load_cohort_ref", "fit_generator", "run_power", "run_scenario", "ScenarioRun", "seed_streams",
-           "evaluation_stream", "run_sample_size", "default_search_range"]
+           "evaluation_stream", "run_sample_size", "default_search_range", "evaluate_family", "HOLDOUT_FRACTION",
+           "EvaluatedFamily"]
+
+#: share of patients held out when a generator family is evaluated (app, ``insilico power --out``)
+HOLDOUT_FRACTION = 0.3
 
 
 def seed_streams(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
@@ -95,3 +99,32 @@ def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> Sce
                               **scenario.cohort.generator_params)
     result = run_power(generator, scenario.design, scenario.power, seed=scenario.seed, progress=progress)
     return ScenarioRun(scenario, cohort, generator, result)
+
+
+@dataclass(frozen=True, eq=False)
+class EvaluatedFamily:
+    """A family fitted on the training split and scored on the held-out patients."""
+
+    report: object       # cohorts.evaluate.EvaluationReport
+    n_train: int
+    n_holdout: int
+
+
+def evaluate_family(cohort: Cohort, generator_name: str, *, seed: int, params: dict | None = None,
+                    holdout_fraction: float = HOLDOUT_FRACTION, progress=None) -> EvaluatedFamily:
+    """Fit ``generator_name`` on ``1 - holdout_fraction`` of the patients (the seed's training stream) and
+    evaluate it on the rest (:func:`cohorts.evaluate.evaluate_generator`; split and evaluation sample from
+    :func:`evaluation_stream`): the same numbers as ``insilico train --holdout`` and the Generator page."""
+    from cohorts.evaluate import evaluate_generator, split_train_holdout
+    progress = progress or (lambda f, m: None)
+    progress(0.0, f"splitting patients {1 - holdout_fraction:.0%} / {holdout_fraction:.0%}")
+    train, holdout = split_train_holdout(cohort.data, cohort.schema, holdout_fraction=holdout_fraction,
+                                         rng=evaluation_stream(seed))
+    ids = cohort.schema.id
+    n_train, n_holdout = int(train[ids].nunique()), int(holdout[ids].nunique())
+    progress(0.05, f"training {generator_name!r} on {n_train:,} patients")
+    gen = fit_generator(cohort, generator_name, seed=seed, data=train,
+                        progress=lambda f, m: progress(0.05 + 0.6 * f, m), **(params or {}))
+    progress(0.7, f"evaluating against {n_holdout:,} held-out patients")
+    report = evaluate_generator(gen, train, holdout, cohort.schema, rng=evaluation_stream(seed))
+    return EvaluatedFamily(report, n_train, n_holdout)

@@ -25,6 +25,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from analysis.workflow import HOLDOUT_FRACTION
 from cohorts.errors import InvalidDataError
 
 __all__ = ["hyperparameters", "hyperparameter_defaults", "parse_optional", "widget_value", "changed_params",
@@ -33,7 +34,6 @@ __all__ = ["hyperparameters", "hyperparameter_defaults", "parse_optional", "widg
            "start_comparison", "adopt_generator_jobs", "generator_download", "load_upload", "MAX_ZIP_BYTES",
            "ZIP_MEMBERS"]
 
-HOLDOUT_FRACTION = 0.3
 #: largest total uncompressed size of an uploaded generator zip
 MAX_ZIP_BYTES = 500 * 1024 ** 2
 #: the only files a generator zip may hold (what save_generator writes)
@@ -127,20 +127,13 @@ class EvaluationRun:
 def run_evaluation(cohort, name: str, seed: int, params: dict, progress) -> EvaluationRun:
     """Fit ``name`` on 70 % of the patients (the seed's training stream) and evaluate it on the other 30 %."""
     from analysis.evaluation_plots import fidelity_figures
-    from analysis.workflow import evaluation_stream, fit_generator
-    from cohorts.evaluate import evaluate_generator
+    from analysis.workflow import evaluate_family
 
-    progress(0.0, "splitting patients 70 / 30")
-    train, holdout = _split(cohort, seed)
-    ids = cohort.schema.id
-    fit_progress = lambda f, m: progress(0.05 + 0.6 * f, m)  # noqa: E731
-    fit_progress(0.0, f"training {name!r} on {train[ids].nunique():,} patients")
-    gen = fit_generator(cohort, name, seed=seed, data=train, progress=fit_progress, **params)
-    progress(0.7, f"evaluating against {holdout[ids].nunique():,} held-out patients")
-    report = evaluate_generator(gen, train, holdout, cohort.schema, rng=evaluation_stream(seed))
+    done = evaluate_family(cohort, name, seed=seed, params=params, holdout_fraction=HOLDOUT_FRACTION,
+                           progress=progress)
     progress(0.95, "drawing the figures")
-    return EvaluationRun(evaluation_key(cohort, name, seed, params), report, fidelity_figures(report),
-                         int(train[ids].nunique()), int(holdout[ids].nunique()))
+    return EvaluationRun(evaluation_key(cohort, name, seed, params), done.report, fidelity_figures(done.report),
+                         done.n_train, done.n_holdout)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,8 +1,6 @@
-"""`insilico sweep`: the three output files, parquet round trip, the same numbers in-process, on a fresh local
-cluster and on an existing one, and user errors with exit status 2 (called through `add_sweep_command`, as
-`cli.main` does)."""
+"""`insilico sweep`: the run directory, parquet round trip, the same numbers in-process, on a fresh local
+cluster and on an existing one, and user errors with exit status 2 (called through `cli.main`)."""
 
-import argparse
 import contextlib
 import io
 import json
@@ -15,8 +13,7 @@ import pytest
 
 from analysis.sweep import SWEEP_COLUMNS
 from analysis.sweep_grid import load_grid
-from cli_sweep import add_sweep_command
-from cohorts.errors import WorkbenchError
+from cli import main
 from trials.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,15 +21,8 @@ SCENARIO = str(ROOT / "examples" / "als_slope.toml")
 
 
 def run(argv: list[str]) -> int:
-    """What `cli.main` does once `add_sweep_command` is wired in: user errors print and exit 2."""
-    parser = argparse.ArgumentParser(prog="insilico")
-    add_sweep_command(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except WorkbenchError as exc:
-        print(f"insilico: error: {exc}", file=sys.stderr)
-        return 2
+    """The command as `insilico` runs it: user errors print and exit 2."""
+    return main(argv)
 
 
 @pytest.fixture(scope="module")
@@ -62,15 +52,17 @@ def in_process(printed_json):
     return printed_json[0]
 
 
-def test_writes_three_files_and_the_parquet_round_trips(in_process, capsys):
-    assert sorted(p.name for p in in_process.iterdir()) == ["summary.json", "sweep.csv", "sweep.parquet"]
-    table = pd.read_parquet(in_process / "sweep.parquet")
+def test_writes_a_run_directory_and_the_parquet_round_trips(in_process, capsys):
+    assert {"manifest.json", "scenario.toml", "grid.toml", "results/summary.json", "results/table.csv",
+            "raw/sweep.parquet", "generator/model.pkl", "figures/sweep_power.json"} <= {
+        p.relative_to(in_process).as_posix() for p in in_process.rglob("*") if p.is_file()}
+    table = pd.read_parquet(in_process / "raw" / "sweep.parquet")
     assert list(table.columns) == list(SWEEP_COLUMNS) and len(table) == 2
     assert table["effect"].tolist() == [0.25, 0.5] and (table["n_total"] == 40).all()
     assert (table["replicates"] == 20).all() and (table["analysis"] == "slope").all()
     # the CSV carries the same numbers (shortest round-trip float repr), the JSON the same cells
-    pd.testing.assert_frame_equal(pd.read_csv(in_process / "sweep.csv"), table, check_exact=True)
-    summary = json.loads((in_process / "summary.json").read_text())
+    pd.testing.assert_frame_equal(pd.read_csv(in_process / "results" / "table.csv"), table, check_exact=True)
+    summary = json.loads((in_process / "results" / "summary.json").read_text())
     pd.testing.assert_frame_equal(pd.DataFrame(summary["cells"]), table, check_dtype=False, check_exact=True)
     assert (summary["seed"], summary["title"]) == (20261122, "ALS phase 2, 6-month ALSFRS-R slope")
     assert summary["scheduler"] == "in-process" and summary["replicates"] == 20
@@ -80,7 +72,7 @@ def test_writes_three_files_and_the_parquet_round_trips(in_process, capsys):
 def test_json_prints_one_object_equal_to_summary_json(printed_json):
     out, printed = printed_json
     assert printed.count("\n") == 1  # one line, one object
-    assert json.loads(printed) == json.loads((out / "summary.json").read_text())
+    assert json.loads(printed) == json.loads((out / "results" / "summary.json").read_text())
 
 
 def test_table_printed_without_json(grid_file, tmp_path, capsys):
@@ -91,13 +83,13 @@ def test_table_printed_without_json(grid_file, tmp_path, capsys):
 
 
 def numbers(out: Path) -> pd.DataFrame:
-    return pd.read_parquet(out / "sweep.parquet").drop(columns="seconds")
+    return pd.read_parquet(out / "raw" / "sweep.parquet").drop(columns="seconds")
 
 
 def test_fresh_local_cluster_gives_the_same_numbers(grid_file, in_process, tmp_path):
-    assert sweep(grid_file, tmp_path, "--workers", "1") == 0
-    pd.testing.assert_frame_equal(numbers(tmp_path), numbers(in_process), check_exact=True)
-    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert sweep(grid_file, tmp_path / "out", "--workers", "1") == 0
+    pd.testing.assert_frame_equal(numbers(tmp_path / "out"), numbers(in_process), check_exact=True)
+    summary = json.loads((tmp_path / "out" / "results" / "summary.json").read_text())
     assert summary["scheduler"].startswith("tcp://") and summary["workers_available"] == 1
 
 
@@ -105,10 +97,10 @@ def test_existing_scheduler_gives_the_same_numbers(grid_file, in_process, tmp_pa
     from distributed import LocalCluster
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, protocol="tcp", dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as cluster:
-        assert sweep(grid_file, tmp_path, "--scheduler", cluster.scheduler_address) == 0
+        assert sweep(grid_file, tmp_path / "out", "--scheduler", cluster.scheduler_address) == 0
         assert len(cluster.scheduler.workers) == 2  # the command left the cluster running
-    pd.testing.assert_frame_equal(numbers(tmp_path), numbers(in_process), check_exact=True)
-    assert json.loads((tmp_path / "summary.json").read_text())["workers_available"] == 2
+    pd.testing.assert_frame_equal(numbers(tmp_path / "out"), numbers(in_process), check_exact=True)
+    assert json.loads((tmp_path / "out" / "results" / "summary.json").read_text())["workers_available"] == 2
 
 
 def test_bad_grid_exits_2_with_the_key_path(tmp_path, capsys):
@@ -135,7 +127,7 @@ def test_out_must_be_a_directory(grid_file, tmp_path, capsys):
     f = tmp_path / "file.txt"
     f.write_text("x")
     assert sweep(grid_file, f, "--workers", "0") == 2
-    assert "exists and is not a directory" in capsys.readouterr().err
+    assert "exists and is not an empty directory" in capsys.readouterr().err
 
 
 def test_scheduler_and_workers_are_exclusive(grid_file, tmp_path):
