@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis.run_manifest import json_safe, without_timings
+from analysis.run_manifest import TIMING_KEYS, json_safe, without_timings
 from analysis.run_reader import RunDirectory, open_run_dir
 from cohorts.errors import WorkbenchError
 
@@ -91,7 +91,9 @@ def json_differences(recorded, rerun, *, where: str, rtol: float = 0.0) -> list[
 
 
 def frame_differences(recorded: pd.DataFrame, rerun: pd.DataFrame, *, where: str, rtol: float = 0.0) -> list[str]:
-    """Cell-by-cell differences of two tables with the same layout (NaN equals NaN)."""
+    """Cell-by-cell differences of two tables with the same layout (NaN equals NaN; timing columns ignored)."""
+    recorded = recorded.drop(columns=[c for c in recorded.columns if c in TIMING_KEYS])
+    rerun = rerun.drop(columns=[c for c in rerun.columns if c in TIMING_KEYS])
     if list(recorded.columns) != list(rerun.columns):
         return [f"{where}: columns differ: recorded {list(recorded.columns)}, re-run {list(rerun.columns)}"]
     if len(recorded) != len(rerun):
@@ -110,10 +112,14 @@ def frame_differences(recorded: pd.DataFrame, rerun: pd.DataFrame, *, where: str
         bad = np.flatnonzero(~same)
         total += bad.size
         for i in bad[:max(0, MAX_LISTED - len(out))]:
-            out.append(f"{where} row {i}, {col}: recorded {a[i]!r}, re-run {b[i]!r}")
+            out.append(f"{where} row {i}, {col}: recorded {_plain(a[i])!r}, re-run {_plain(b[i])!r}")
     if total > len(out):
         out.append(f"{where}: {total - len(out)} more differing cells not listed")
     return out
+
+
+def _plain(x):
+    return x.item() if isinstance(x, np.generic) else x
 
 
 def _rerun(run: RunDirectory, scenario, generator, progress):

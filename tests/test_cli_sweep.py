@@ -5,7 +5,6 @@ import contextlib
 import io
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
