@@ -64,7 +64,7 @@ def _cmd_power(args) -> int:
     if args.out:
         from cli_report import write_cli_run
         write_cli_run(args, kind="power", scenario=scenario, cohort=run.cohort, generator=run.generator,
-                      result=result, started=started, power_result=result,
+                      result=result, started=started,
                       settings={"seed": scenario.seed, "replicates": scenario.power.replicates})
     if args.json:
         out = {"title": scenario.title, "cohort": scenario.cohort.describe(),

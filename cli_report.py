@@ -41,10 +41,9 @@ def add_out_option(parser, *, evaluation: bool = True) -> None:
 
 
 def write_cli_run(args, *, kind: str, scenario, cohort, generator, result, started, settings: dict,
-                  grid_text: str | None = None, power_result=None, sweep_table=None) -> Path:
-    """Evaluate the family (unless --no-evaluation), draw the figures and write the run directory."""
-    from analysis.run_dir import RunRecord, write_run_dir
-    from analysis.run_figures import run_figures
+                  grid_text: str | None = None) -> Path:
+    """Evaluate the family (unless --no-evaluation; sweeps never) and write the run directory."""
+    from analysis.run_dir import save_run
     from analysis.workflow import evaluate_family
     evaluation = None
     if not getattr(args, "no_evaluation", True):
@@ -52,12 +51,9 @@ def write_cli_run(args, *, kind: str, scenario, cohort, generator, result, start
             print(f"evaluating {scenario.cohort.generator!r} on held-out patients ...", file=sys.stderr, flush=True)
         evaluation = evaluate_family(cohort, scenario.cohort.generator, seed=scenario.seed,
                                      params=scenario.cohort.generator_params)
-    figures = run_figures(cohort, generator, seed=scenario.seed, power_result=power_result, evaluation=evaluation,
-                          sweep_table=sweep_table)
-    record = RunRecord(kind=kind, scenario=scenario, cohort=cohort, generator=generator, result=result,
-                       started=started, finished=now(), command=shlex.join(["insilico", *args.argv]),
-                       settings=settings, grid_text=grid_text, evaluation=evaluation, figures=figures)
-    path = write_run_dir(args.out, record)
+    path = save_run(args.out, kind=kind, scenario=scenario, cohort=cohort, generator=generator, result=result,
+                    started=started, command=shlex.join(["insilico", *args.argv]), settings=settings,
+                    evaluation=evaluation, grid_text=grid_text)
     if not args.quiet:
         print(f"run directory written to {path} (`insilico report {path}`, `insilico reproduce {path}`)",
               file=sys.stderr)

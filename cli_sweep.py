@@ -99,7 +99,6 @@ def _cmd_sweep(args) -> int:
         result = run_sweep(scenario, grid, client=client, progress=progress, generator=generator)
     write_cli_run(args, kind="sweep", scenario=scenario, cohort=cohort, generator=generator, result=result,
                   started=started, grid_text=Path(args.grid).read_text(encoding="utf-8"),
-                  sweep_table=result.table,
                   settings={"seed": scenario.seed, "replicates": scenario.power.replicates})
     if args.json:
         print(json.dumps(result.to_json_dict()))

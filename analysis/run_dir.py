@@ -36,7 +36,7 @@ from analysis.run_manifest import (MANIFEST_FILE, RUN_FORMAT, STREAMS, file_hash
                                    json_safe, manifest_digest, platform_text, versions, without_timings)
 from cohorts.errors import InvalidDataError
 
-__all__ = ["RunRecord", "write_run_dir", "check_run_dir_target", "RUN_KINDS"]
+__all__ = ["RunRecord", "write_run_dir", "save_run", "check_run_dir_target", "RUN_KINDS"]
 
 RUN_KINDS = ("power", "sample_size", "sweep")
 
@@ -171,3 +171,17 @@ def write_run_dir(out: str | Path, record: RunRecord) -> Path:
 def _sha(text: str) -> str:
     from cohorts.provenance import sha256_bytes
     return sha256_bytes(text.encode("utf-8"))
+
+
+def save_run(out: str | Path, *, kind: str, scenario, cohort, generator, result, started: datetime, command: str,
+             settings: dict, evaluation=None, grid_text: str | None = None) -> Path:
+    """Draw the run's figures (:func:`analysis.run_figures.run_figures`) and write its run directory: the one
+    call the command line and the app make when a run finishes."""
+    from analysis.run_figures import run_figures
+    figures = run_figures(cohort, generator, seed=scenario.seed,
+                          power_result=result if kind == "power" else None, evaluation=evaluation,
+                          sweep_table=result.table if kind == "sweep" else None)
+    return write_run_dir(out, RunRecord(kind=kind, scenario=scenario, cohort=cohort, generator=generator,
+                                        result=result, started=started, finished=datetime.now(timezone.utc),
+                                        command=command, settings=settings, grid_text=grid_text,
+                                        evaluation=evaluation, figures=figures))

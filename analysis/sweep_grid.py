@@ -86,6 +86,14 @@ class SweepGrid:
     def to_json_dict(self) -> dict:
         return {"effect_kind": self.effect_kind, **{axis: list(getattr(self, axis)) for axis in GRID_AXES}}
 
+    def to_toml(self) -> str:
+        """The grid file that parses back to this grid (against a scenario with the same effect kind)."""
+        import json
+        lines = [f"# effect: {self.effect_kind}", "[grid]"]
+        lines += [f"{axis} = {json.dumps(list(getattr(self, axis)))}"
+                  for axis in GRID_AXES]
+        return "\n".join(lines) + "\n"
+
 
 def _suggest(key: str, allowed) -> str:
     import difflib

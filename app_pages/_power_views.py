@@ -159,19 +159,26 @@ def sweep_caveats(design) -> list[str]:
 
 def start_sweep(cohort, generator_name: str, scenario, grid) -> None:
     """Run :func:`analysis.sweep.run_sweep` in a thread with the session's fitted generator (fitted first when
-    the session has none for this cohort, generator and seed)."""
+    the session has none for this cohort, generator and seed), and write the run directory."""
     from analysis.sweep import run_sweep
     from analysis.workflow import fit_generator
+    from app_pages._state import _now, _run_context, _save_run
     ss = st.session_state
-    meta = generator_meta(cohort, generator_name, scenario.seed)
-    fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
+    fitted, params, scen, path, _ = _run_context(cohort, generator_name, scenario.design, scenario.power,
+                                                 scenario.seed, "sweep")
 
     def work(progress):
+        started = _now()
         gen = fitted
         if gen is None:
             progress(0.0, f"training generator {generator_name!r}")
-            gen = fit_generator(cohort, generator_name, seed=scenario.seed)
-        return run_sweep(scenario, grid, generator=gen, progress=progress)
+            gen = fit_generator(cohort, generator_name, seed=scenario.seed, **params)
+        res = run_sweep(scenario, grid, generator=gen, progress=progress)
+        _save_run(path, "sweep", scen, cohort, gen, res, started,
+                  {"seed": scenario.seed, "replicates": scenario.power.replicates}, None, progress,
+                  grid_text=grid.to_toml())
+        return res
+    meta = generator_meta(cohort, generator_name, scenario.seed)
     ss["sweep_job"] = Job(work, label="Sweep", key=(*meta, scenario.design, scenario.power, grid))
 
 

@@ -9,7 +9,8 @@ Plain session keys (they survive page switches, unlike widget keys):
 * ``design``, ``settings``, ``seed``: the current design, power settings and seed (set by the Design page);
 * ``form``: every widget's last value, so a page shows what the user entered when they come back;
 * ``fit_job``, ``power_job``: :class:`Job` objects running in background threads;
-* ``power_result`` and ``power_key``: the last finished power run and what it was computed for.
+* ``power_result`` and ``power_key``: the last finished power run and what it was computed for;
+  ``power_run_dir``: its run directory (every run is written to the session's workspace, :mod:`app_pages._runs`).
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def adopt_finished_jobs() -> bool:
     if job is not None and not job.running and not job.adopted:
         job.adopted = True
         if job.result is not None:
-            generator, result = job.result
-            ss["power_result"], ss["power_key"] = result, job.key
+            generator, result, run_dir = job.result
+            ss["power_result"], ss["power_key"], ss["power_run_dir"] = result, job.key, run_dir
             meta = (job.key[0], job.key[1], job.key[2])
             if ss.get("generator_meta") != meta:
                 ss["generator"], ss["generator_meta"] = generator, meta
@@ -169,39 +170,86 @@ def start_fit(cohort, name: str, seed: int, params: dict | None = None) -> None:
     st.session_state["fit_job"] = job
 
 
-def start_power(cohort, generator_name: str, design, settings, seed: int) -> None:
-    """Fit (unless the session's generator matches cohort, name and seed) then simulate power, in a thread."""
-    from analysis.workflow import fit_generator, run_power
+def _run_context(cohort, generator_name: str, design, settings, seed: int, kind: str):
+    """(fitted generator or None, its hyperparameters, scenario, run directory path, evaluation or None) of a
+    run about to start, taken from the session before the background thread starts."""
+    from app_pages._runs import new_run_path, session_scenario
     ss = st.session_state
     meta = generator_meta(cohort, generator_name, seed)
     fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
     params = dict(ss.get("generator_params", {})) if fitted is not None else {}
+    title = f"{cohort.name}: {design.effect.describe()}, {design.endpoint.analysis} analysis"
+    scenario = session_scenario(cohort, generator_name, params, design, settings, seed, title)
+    ev = ss.get("evaluation")
+    evaluation = ev if ev is not None and ev.key == (cohort.sha256, generator_name, int(seed),
+                                                     tuple(sorted(params.items()))) else None
+    return fitted, params, scenario, new_run_path(kind), evaluation
+
+
+def _save_run(path, kind, scenario, cohort, generator, result, started, settings, evaluation, progress,
+              grid_text=None):
+    from analysis.run_dir import save_run
+    from analysis.workflow import evaluate_family
+    if evaluation is None and kind == "power":
+        progress(0.97, "evaluating the generator on held-out patients (for the report)")
+        ref = scenario.cohort
+        evaluation = evaluate_family(cohort, ref.generator, seed=scenario.seed, params=ref.generator_params)
+    progress(0.99, "writing the run directory")
+    return save_run(path, kind=kind, scenario=scenario, cohort=cohort, generator=generator, result=result,
+                    started=started, command=f"app: {kind.replace('_', '-')} run", settings=settings,
+                    evaluation=evaluation, grid_text=grid_text)
+
+
+def _now():
+    from datetime import datetime, timezone
+    return datetime.now(timezone.utc)
+
+
+def start_power(cohort, generator_name: str, design, settings, seed: int) -> None:
+    """Fit (unless the session's generator matches cohort, name and seed) then simulate power, in a thread, and
+    write the run directory (:mod:`app_pages._runs`)."""
+    from analysis.workflow import fit_generator, run_power
+    ss = st.session_state
+    fitted, params, scenario, path, evaluation = _run_context(cohort, generator_name, design, settings, seed,
+                                                              "power")
 
     def work(progress):
+        started = _now()
         gen = fitted
         if gen is None:  # retrain with the family's defaults (what the scenario file then records)
             progress(0.0, f"training generator {generator_name!r}")
             gen = fit_generator(cohort, generator_name, seed=seed, **params)
-        return gen, run_power(gen, design, settings, seed=seed, progress=progress)
-    ss["power_job"] = Job(work, label="Simulating", key=(*meta, design, settings))
+        result = run_power(gen, design, settings, seed=seed, progress=lambda f, m: progress(0.95 * f, m))
+        run_dir = _save_run(path, "power", scenario, cohort, gen, result, started,
+                            {"seed": seed, "replicates": settings.replicates}, evaluation, progress)
+        return gen, result, run_dir
+    ss["power_job"] = Job(work, label="Simulating", key=(*generator_meta(cohort, generator_name, seed), design,
+                                                         settings))
 
 
 def start_sample_size(cohort, generator_name: str, design, settings, seed: int, target: float) -> None:
     """Fit (unless the session's generator matches) then search the smallest N reaching ``target``, in a thread
-    (:func:`analysis.workflow.run_sample_size`: the numbers of ``insilico sample-size`` for the same seed)."""
-    from analysis.workflow import fit_generator, run_sample_size
+    (:func:`analysis.workflow.run_sample_size`: the numbers of ``insilico sample-size`` for the same seed), and
+    write the run directory."""
+    from analysis.workflow import default_search_range, fit_generator, run_sample_size
     ss = st.session_state
-    meta = generator_meta(cohort, generator_name, seed)
-    fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
+    fitted, params, scenario, path, _ = _run_context(cohort, generator_name, design, settings, seed, "sample_size")
+    n_min, n_max = default_search_range(settings.n_total)
 
     def work(progress):
+        started = _now()
         gen = fitted
         if gen is None:
             progress(0.0, f"training generator {generator_name!r}")
-            gen = fit_generator(cohort, generator_name, seed=seed)
+            gen = fit_generator(cohort, generator_name, seed=seed, **params)
         progress(0.05, f"searching N for power {target:.0%}")
-        return run_sample_size(gen, design, settings, seed=seed, target=target)
-    ss["sample_size_job"] = Job(work, label="Sample size", key=(*meta, design, settings, float(target)))
+        res = run_sample_size(gen, design, settings, seed=seed, target=target, n_min=n_min, n_max=n_max)
+        _save_run(path, "sample_size", scenario, cohort, gen, res, started,
+                  {"seed": seed, "replicates": settings.replicates, "target": float(target), "n_min": n_min,
+                   "n_max": n_max, "n_start": None}, None, progress)
+        return res
+    ss["sample_size_job"] = Job(work, label="Sample size", key=(*generator_meta(cohort, generator_name, seed),
+                                                                design, settings, float(target)))
 
 
 def current_power_key():

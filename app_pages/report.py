@@ -1,61 +1,84 @@
-"""Report: the self-contained HTML report and the scenario TOML that reproduces it from the command line."""
+"""Report: the review-board report of a power run directory (preview, HTML, PDF, manifest, raw data)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from analysis.report import build_html_report
-from app_pages._state import need, sidebar, widget
-from trials.scenario import CohortRef, Scenario, scenario_to_toml
+from app_pages._report_files import (build_html, build_pdf, pdf_problem, raw_zip, run_label, run_zip)
+from app_pages._runs import list_runs
+from app_pages._state import show_error, sidebar, widget
+from cohorts.errors import WorkbenchError
 
 ss = st.session_state
 sidebar()
 st.title("5 · Report")
-cohort = need("cohort", "Data", "choose a cohort")
-result = need("power_result", "Power", "run the simulation")
-cohort_sha, generator_name, seed = ss["power_key"][:3]
-generator = ss.get("generator")
-if cohort_sha != cohort.sha256 or generator is None or ss.get("generator_meta") != tuple(ss["power_key"][:3]):
-    st.warning("The last power run used another cohort or generator; run the simulation again on the "
-               "**Power** page.")
+runs = list_runs()
+power_runs = [r for r in runs if r.kind == "power"]
+if not power_runs:
+    st.info("Every run on the **Power** page is kept as a run directory; the report is built from one. Run a "
+            "simulation first.")
+    st.page_link("app_pages/power.py", label="Go to Power")
     st.stop()
 
-title = widget(st.text_input, "Report title", "report_title",
-               f"{cohort.name}: {result.design.effect.describe()}, {result.analysis} analysis", page="report")
-builtin = cohort.source.removeprefix("builtin:") if cohort.source.startswith("builtin:") else None
-params = tuple(sorted(ss.get("generator_params", {}).items()))
-if builtin:
-    ref = CohortRef(builtin=builtin, generator=generator_name, params=params)
-    schema_name = None
-else:
-    schema_name = f"{Path(cohort.source or cohort.name).stem}.schema.toml"
-    ref = CohortRef(data=Path(cohort.source or f"{cohort.name}.csv"), schema=Path(schema_name),
-                    generator=generator_name, params=params)
-scenario = Scenario(title=title, seed=int(seed), cohort=ref, design=result.design, power=result.settings)
-toml = scenario_to_toml(scenario)
+by_path = {str(r.path): r for r in runs}
+c1, c2 = st.columns(2)
+main = widget(c1.selectbox, "Power run", "report_run", str(power_runs[0].path), page="report",
+              options=[str(r.path) for r in power_runs], format_func=lambda p: run_label(by_path[p]))
+others = [r for r in runs if r.kind != "power"]
+extra = widget(c2.multiselect, "Add a sweep or sample-size run", "report_extra", [], page="report",
+               options=[str(r.path) for r in others], format_func=lambda p: run_label(by_path[p]),
+               help="Its sensitivity grid or recommended N appears in the report (same cohort only).")
+c1, c2, c3 = st.columns([2, 2, 1])
+run = by_path[main]
+title = widget(c1.text_input, "Report title", "report_title", run.manifest.get("title", ""), page="report")
+author = widget(c2.text_input, "Author", "report_author", "", page="report")
+paper = widget(c3.selectbox, "PDF paper", "report_paper", "a4", page="report", options=["a4", "letter"])
 
-report_key = (id(result), title)
-if ss.get("report_html", (None, None))[0] != report_key:
-    with st.spinner("Building the report (figures and synthetic sample)..."):
-        html = build_html_report(title=title, cohort=cohort, generator=generator, scenario_or_design=scenario,
-                                 result=result)
-    ss["report_html"] = (report_key, html)
+chosen = (main, *extra)
+key = (chosen, title, author, run.manifest.get("manifest_sha256"))
+if ss.get("report_html", (None, None))[0] != key:
+    try:
+        with st.spinner("Building the report from the run directory..."):
+            ss["report_html"] = (key, build_html(chosen, title=title, author=author or None))
+    except WorkbenchError as exc:
+        show_error(exc)
+        st.stop()
 html = ss["report_html"][1]
 
-stem = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in cohort.name)[:40] or "study"
-c1, c2, c3 = st.columns(3)
-c1.download_button("Download HTML report", html, file_name=f"report-{stem}-seed{seed}.html", mime="text/html",
-                   type="primary", on_click="ignore", icon=":material/download:")
-c2.download_button("Download scenario (TOML)", toml, file_name=f"scenario-{stem}.toml",
-                   mime="application/toml", on_click="ignore")
-if schema_name:
-    c3.download_button("Download schema (TOML)", cohort.schema.to_toml(), file_name=schema_name,
-                       mime="application/toml", on_click="ignore")
-st.caption(f"The report is one HTML file ({len(html) / 1e6:.1f} MB, plotly.js included) that opens offline. "
-           f"`insilico power scenario-{stem}.toml --report report.html` reproduces the numbers (seed {seed}).")
-st.subheader("Scenario")
-st.code(toml, language="toml")
-if not builtin:
-    st.caption(f"Keep `{ref.data}` and `{schema_name}` next to the scenario file.")
+problems = run.verify()
+if problems:
+    st.warning("This run directory was changed after the run:\n\n" + "\n".join(f"- {p}" for p in problems))
+stem = run.path.name
+d1, d2, d3, d4 = st.columns(4)
+d1.download_button("HTML report", html, file_name=f"report-{stem}.html", mime="text/html", type="primary",
+                   on_click="ignore", icon=":material/download:")
+problem = pdf_problem()
+if problem:
+    d2.button("PDF report", disabled=True, help=problem)
+elif st.session_state.get("report_pdf", (None,))[0] == (chosen, title, author, paper):
+    d2.download_button("PDF report", ss["report_pdf"][1], file_name=f"report-{stem}.pdf", mime="application/pdf",
+                       on_click="ignore", icon=":material/download:")
+elif d2.button("Build the PDF", help="Static figures and page layout take a few seconds."):
+    try:
+        with st.spinner("Rendering the PDF (static figures, page layout)..."):
+            ss["report_pdf"] = ((chosen, title, author, paper), build_pdf(chosen, title=title, author=author or None,
+                                                                        paper=paper))
+        st.rerun()
+    except WorkbenchError as exc:
+        show_error(exc)
+d3.download_button("manifest.json", (run.path / "manifest.json").read_bytes(), file_name=f"manifest-{stem}.json",
+                   mime="application/json", on_click="ignore")
+d4.download_button("Raw data (zip)", raw_zip(run), file_name=f"raw-{stem}.zip", mime="application/zip",
+                   on_click="ignore", help="Per-replicate results (Parquet), result tables and the manifest.")
+e1, e2, _, _ = st.columns(4)
+e1.download_button("Whole run directory (zip)", run_zip(run), file_name=f"{stem}.zip", mime="application/zip",
+                   on_click="ignore", help="Unzip and run `insilico reproduce DIR` to re-run and verify it.")
+e2.download_button("Scenario (TOML)", (run.path / "scenario.toml").read_bytes(), file_name=f"scenario-{stem}.toml",
+                   mime="application/toml", on_click="ignore",
+                   help="`insilico power scenario.toml` runs it from the command line (keep uploaded data beside it).")
+st.caption(f"Run directory `{run.path}`. From a terminal: `insilico report {run.path} --format html,pdf` builds "
+           f"the same report; `insilico reproduce {run.path}` re-runs it and checks every number.")
+with st.expander("Scenario (TOML) of this run"):
+    st.code((run.path / "scenario.toml").read_text(encoding="utf-8"), language="toml")
+st.subheader("Preview")
+st.components.v1.html(html, height=900, scrolling=True)

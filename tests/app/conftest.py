@@ -2,9 +2,14 @@
 after every app test, so that later tests in the same worker that start processes with multiprocessing's
 "spawn" (Dask's LocalCluster) do not re-run a page script in the child."""
 
+import os
 import sys
+import tempfile
 
 import pytest
+
+# run directories written by app runs go to a throw-away workspace, never the user's
+os.environ.setdefault("INSILICO_WORKSPACE", tempfile.mkdtemp(prefix="insilico-test-workspace-"))
 
 
 @pytest.fixture(autouse=True)

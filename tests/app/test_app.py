@@ -6,6 +6,7 @@ script the way the polling fragment would.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -105,13 +106,21 @@ def test_page_switch_keeps_design(walked):
 
 
 def test_report_page(walked):
+    """The power run wrote a run directory in the session's workspace; the Report page builds from it."""
+    from analysis.run_reader import open_run_dir
     at = _page(walked, "report")
-    assert len(at.get("download_button")) >= 2
+    assert not at.exception, at.exception
+    run = open_run_dir(at.session_state["power_run_dir"])
+    assert run.kind == "power" and run.verify() == []
+    assert Path(os.environ["INSILICO_WORKSPACE"]) in run.path.parents
+    labels = [b.label for b in at.get("download_button")]
+    assert {"HTML report", "manifest.json", "Raw data (zip)", "Whole run directory (zip)"} <= set(labels)
     html = at.session_state["report_html"][1]
     result = at.session_state["power_result"]
     assert str(result.seed) in html and at.session_state["cohort"].sha256 in html
     assert html.count("plotly.js v") == 1
     assert 'builtin = "als-natural-history"' in _texts(at.code)
+    np.testing.assert_array_equal(run.power_result().power, result.power)
 
 
 def test_scenario_download_reproduces_the_app_numbers(walked):

@@ -1,0 +1,85 @@
+"""Run directories of the app: every power, sample-size or sweep run started in the browser is written to disk.
+
+Each browser session has its own workspace folder, ``$INSILICO_WORKSPACE/<session token>/`` (default root: the
+system temporary folder's ``insilico-workspace``): ``uploads/`` holds the uploaded table and its schema as TOML
+(so a run's scenario names real files), ``runs/`` one run directory per finished run
+(:mod:`analysis.run_dir`), the same layout ``insilico power --out`` writes, so ``insilico report`` and
+``insilico reproduce`` work on them too. The token is random (``secrets.token_hex``), so one session cannot
+guess another's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import streamlit as st
+
+__all__ = ["workspace", "session_scenario", "new_run_path", "list_runs", "WORKSPACE_ENV"]
+
+WORKSPACE_ENV = "INSILICO_WORKSPACE"
+
+
+def workspace() -> Path:
+    """This session's workspace folder (created)."""
+    ss = st.session_state
+    if "workspace_token" not in ss:
+        ss["workspace_token"] = secrets.token_hex(12)
+    root = Path(os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "insilico-workspace")
+    path = root / ss["workspace_token"]
+    (path / "runs").mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "data"
+
+
+def session_scenario(cohort, generator_name: str, params: dict, design, settings, seed: int, title: str):
+    """The :class:`~trials.scenario.Scenario` of what the session runs: a built-in cohort by name, an uploaded
+    one as the uploaded bytes and its schema written to ``uploads/`` (same SHA-256 as the upload)."""
+    from trials.scenario import CohortRef, Scenario
+    ref_params = tuple(sorted(params.items()))
+    if cohort.source.startswith("builtin:"):
+        ref = CohortRef(builtin=cohort.source.removeprefix("builtin:"), generator=generator_name, params=ref_params)
+    else:
+        upload = st.session_state.get("upload")
+        folder = workspace() / "uploads"
+        folder.mkdir(exist_ok=True)
+        name = _safe(upload[0] if upload else f"{cohort.name}.csv")
+        data = folder / name
+        if upload is not None:
+            data.write_bytes(upload[1])
+        else:  # no bytes kept (should not happen): the validated table itself
+            cohort.data.to_csv(data, index=False, lineterminator="\n")
+        schema = folder / f"{Path(name).stem}.schema.toml"
+        schema.write_text(cohort.schema.to_toml(), encoding="utf-8")
+        ref = CohortRef(data=data, schema=schema, generator=generator_name, params=ref_params)
+    return Scenario(title=title, seed=int(seed), cohort=ref, design=design, power=settings)
+
+
+def new_run_path(kind: str) -> Path:
+    """A fresh path under ``runs/`` named by UTC time and kind (the run directory is created when written)."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return workspace() / "runs" / f"{stamp}-{kind}-{secrets.token_hex(2)}"
+
+
+def list_runs(kind: str | None = None) -> list:
+    """This session's run directories, newest first, as :class:`analysis.run_reader.RunDirectory`."""
+    from analysis.run_reader import open_run_dir
+    from cohorts.errors import WorkbenchError
+    out = []
+    for p in sorted((workspace() / "runs").iterdir(), reverse=True):
+        if not p.is_dir() or p.name.startswith("."):
+            continue
+        try:
+            run = open_run_dir(p)
+        except WorkbenchError:
+            continue
+        if kind is None or run.kind == kind:
+            out.append(run)
+    return out
