@@ -22,14 +22,14 @@ import jinja2
 import numpy as np
 from markupsafe import Markup
 
-from analysis.report_context import FigureMarkup, build_context
+from analysis.report_context import build_context
 from analysis.report_inputs import ReportInputs
 from analysis.report_text import ANALYSIS_DESCRIPTIONS
 from cohorts.provenance import PACKAGES
 from cohorts.provenance import package_versions as _package_versions
 
-__all__ = ["render_html", "render_document", "build_html_report", "package_versions", "REPORT_PACKAGES",
-           "ANALYSIS_DESCRIPTIONS"]
+__all__ = ["render_html", "render_document", "build_html_report", "package_versions", "FigureMarkup",
+           "figure_placeholder", "REPORT_PACKAGES", "ANALYSIS_DESCRIPTIONS"]
 
 #: distributions whose versions the report lists (the scientific stack and the report renderers)
 REPORT_PACKAGES = (*PACKAGES, "weasyprint", "kaleido")
@@ -53,6 +53,28 @@ def _env() -> jinja2.Environment:
     env.filters["pct"] = lambda x, d=1: f"{100 * float(x):.{d}f} %" if _finite(x) else "n/a"
     env.filters["num"] = lambda x, d=3: f"{float(x):.{d}f}" if _finite(x) else "n/a"
     return env
+
+
+def figure_placeholder(i: int) -> str:
+    """The marker of the ``i``-th static figure in the rendered HTML."""
+    return f"<!--insilico-figure-{i}-->"
+
+
+class FigureMarkup:
+    """Plotly figures -> report markup: an interactive ``<div>`` (``static=False``), or a placeholder
+    (:func:`figure_placeholder`) with the figure kept in :attr:`pending` for a static (SVG) rendering."""
+
+    def __init__(self, static: bool = False):
+        self.static, self.pending = static, []
+
+    def __call__(self, fig, *, height: int = 480) -> Markup | None:
+        if fig is None:
+            return None
+        if not self.static:
+            return Markup(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False},
+                                      default_height=f"{height}px"))
+        self.pending.append(fig)
+        return Markup(figure_placeholder(len(self.pending) - 1))
 
 
 def _plotlyjs() -> str:

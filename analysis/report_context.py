@@ -1,9 +1,9 @@
 """The template context of the review-board report, built from one :class:`~analysis.report_inputs.ReportInputs`.
 
 :func:`build_context` gathers every section's numbers and tables (sections in :data:`analysis.report_text.SECTIONS`
-order); figures go through a :class:`FigureMarkup`, which makes an interactive plotly ``<div>`` each for the HTML
-report, or, for the PDF, a placeholder that :func:`analysis.report_pdf.render_pdf` replaces by the figure's SVG
-(so every figure of a report is rendered in one kaleido session). Tables are pandas HTML (cells escaped).
+order); figures go through the ``figure`` callable it is given (:class:`analysis.report.FigureMarkup`: an
+interactive plotly ``<div>`` each for the HTML report, or a placeholder that :func:`analysis.report_pdf.render_pdf`
+replaces by the figure's SVG). Tables are pandas HTML (cells escaped).
 
 The only simulation here is the example trial (:func:`example_trial`): one virtual trial drawn from the generator
 with the simulation stream of the run's seed, as :func:`analysis.report_trial.example_trial_context` draws it.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import numpy as np
@@ -22,46 +23,18 @@ from markupsafe import Markup
 
 from analysis import report_text as text
 
-__all__ = ["FigureMarkup", "figure_placeholder", "frame_html", "recommended_n", "example_trial", "build_context",
-           "FIGURE_TITLES"]
+__all__ = ["frame_html", "recommended_n", "example_trial", "build_context"]
 
-#: titles of the figures a report knows by name (others are titled from their key)
-FIGURE_TITLES = {
-    "power_curve": "Power curve", "marginals": "Baseline covariates: real vs synthetic",
-    "trajectory": "Outcome trajectories: real vs synthetic", "km": "Kaplan-Meier: real vs synthetic",
-    "eval_marginals": "Marginal distance per covariate (synthetic vs training)",
-    "eval_associations": "Association matrices (real, synthetic, difference)",
-    "eval_trajectory": "Per-visit mean and SD (held-out vs synthetic)", "eval_slopes": "Individual slopes",
-    "eval_km": "Kaplan-Meier (held-out vs synthetic)", "eval_dcr": "Distance to the closest training record",
-    "eval_utility": "Utility: train on synthetic, test on real",
-}
+#: what turns a plotly figure (or None) into report markup (see :class:`analysis.report.FigureMarkup`)
+Figure = Callable[..., Markup | None]
+
 _VALIDATION_KEYS = ("marginals", "trajectory", "km")
+#: figures this module places itself (any other key of ``ReportInputs.figures`` shows with the validation figures)
+_BUILT_HERE = ("power_curve", "boundaries", "stopping")
 #: wide transposed tables are split into blocks of this many columns (N values or looks)
 MAX_TABLE_COLUMNS = 8
 #: at most this many sweep cells are listed (the heatmaps show the grid)
 MAX_SWEEP_ROWS = 60
-
-
-def figure_placeholder(i: int) -> str:
-    """The marker of the ``i``-th static figure in the rendered HTML."""
-    return f"<!--insilico-figure-{i}-->"
-
-
-class FigureMarkup:
-    """Plotly figures -> report markup: an interactive ``<div>`` (``static=False``), or a placeholder
-    (:func:`figure_placeholder`) with the figure kept in :attr:`pending` for a static (SVG) rendering."""
-
-    def __init__(self, static: bool = False):
-        self.static, self.pending = static, []
-
-    def __call__(self, fig, *, height: int = 480) -> Markup | None:
-        if fig is None:
-            return None
-        if not self.static:
-            return Markup(fig.to_html(full_html=False, include_plotlyjs=False, config={"displaylogo": False},
-                                      default_height=f"{height}px"))
-        self.pending.append(fig)
-        return Markup(figure_placeholder(len(self.pending) - 1))
 
 
 def _fmt(v, digits: int = 4) -> str:
@@ -114,7 +87,8 @@ def recommended_n(inputs) -> dict:
     lo_t1, hi_t1 = r.type1_by_n_ci()
     if ss.get("n_recommended") is not None:
         n = int(ss["n_recommended"])
-        return {"source": "search", "n": n, "target": float(ss.get("target_power", ss.get("target"))),
+        target = ss.get("target_power", ss.get("target", inputs.target_power))
+        return {"source": "search", "n": n, "target": float(target),
                 "power": ss.get("power"), "lo": ss.get("power_ci_low"), "hi": ss.get("power_ci_high"),
                 "status": ss.get("status"), "type1": ss.get("type1_error"), "type1_lo": ss.get("type1_error_ci_low"),
                 "type1_hi": ss.get("type1_error_ci_high"), "type1_replicates": ss.get("type1_replicates"),
@@ -176,10 +150,9 @@ def _evaluation(frame: pd.DataFrame | None) -> tuple[list[dict], list[str]]:
     for section, part in frame.groupby("section", sort=False):
         rows = []
         for r in part.itertuples(index=False):
-            target = r.target if r.target is not None and np.isfinite(float(r.target)) else None
+            target = None if pd.isna(r.target) else float(r.target)
             sign = {"lower": "<= ", "higher": ">= "}.get(r.better if isinstance(r.better, str) else "", "")
-            meets = None if r.meets_target is None or (isinstance(r.meets_target, float)
-                                                       and np.isnan(r.meets_target)) else bool(r.meets_target)
+            meets = None if pd.isna(r.meets_target) else bool(r.meets_target)
             if meets is False:
                 missed.append(f"{r.name} = {_fmt(r.value, 3)} (target {sign}{_fmt(target, 3)})")
             rows.append({"name": r.name, "value": _fmt(r.value, 4),
@@ -191,7 +164,7 @@ def _evaluation(frame: pd.DataFrame | None) -> tuple[list[dict], list[str]]:
     return groups, missed
 
 
-def _generator(inputs, figures: dict, figure: FigureMarkup) -> dict:
+def _generator(inputs, figures: dict, figure: Figure) -> dict:
     gen, card = inputs.generator, inputs.model_card or {}
     params = gen.get_params() if gen is not None and hasattr(gen, "get_params") else card.get("hyperparameters") or {}
     privacy = card.get("privacy") or getattr(gen, "privacy_", None) or {}
@@ -204,7 +177,7 @@ def _generator(inputs, figures: dict, figure: FigureMarkup) -> dict:
         card_rows.append(("Differential privacy", f"epsilon = {_fmt(privacy.get('epsilon'), 4)}, delta = "
                           f"{_fmt(privacy.get('delta'), 3)} ({privacy.get('mechanism', 'DP-SGD')})"))
     groups, missed = _evaluation(inputs.evaluation)
-    keyed = lambda keys: [{"key": k, "title": FIGURE_TITLES.get(k, k.replace("_", " ")),  # noqa: E731
+    keyed = lambda keys: [{"key": k, "title": text.FIGURE_TITLES.get(k, k.replace("_", " ")),  # noqa: E731
                            "html": figure(figures[k])} for k in keys if figures.get(k) is not None]
     return {
         "name": getattr(gen, "name", None) or card.get("generator") or "n/a",
@@ -215,7 +188,8 @@ def _generator(inputs, figures: dict, figure: FigureMarkup) -> dict:
         "card": card_rows, "fit_notes": list(card.get("fit_notes") or []),
         "evaluation": groups, "missed": missed, "split": inputs.evaluation_split or {},
         "eval_figs": keyed([k for k in figures if k.startswith("eval_")]),
-        "validation_figs": keyed([k for k in figures if k != "power_curve" and not k.startswith("eval_")]),
+        "validation_figs": keyed([k for k in figures
+                                  if k not in _BUILT_HERE and not k.startswith(("eval_", "sweep_"))]),
     }
 
 
@@ -228,7 +202,7 @@ def _arm_sizes(design, n: int) -> tuple[int, ...]:
     return tuple(int(x) for x in arm_sizes(n, design.allocation_shares))
 
 
-def _design(inputs, figure: FigureMarkup) -> dict:
+def _design(inputs, figure: Figure) -> dict:
     design, result, settings = inputs.design, inputs.result, inputs.result.settings
     ep, unit = design.endpoint, inputs.cohort.schema.outcome.unit
     hazards = design.dropout_hazards()
@@ -261,7 +235,7 @@ def _design(inputs, figure: FigureMarkup) -> dict:
     }
 
 
-def _operating(inputs, figure: FigureMarkup, figures: dict, rec: dict) -> dict:
+def _operating(inputs, figure: Figure, figures: dict, rec: dict) -> dict:
     r = inputs.result
     lo, hi = r.type1_by_n_ci()
     rows = [{"n_total": int(n), "power": float(r.power[i]), "lo": float(r.power_ci_low[i]),
@@ -290,7 +264,7 @@ def _operating(inputs, figure: FigureMarkup, figures: dict, rec: dict) -> dict:
     }
 
 
-def _sweep(inputs, figure: FigureMarkup, alpha: float) -> dict | None:
+def _sweep(inputs, figure: Figure, alpha: float) -> dict | None:
     t = inputs.sweep
     if t is None:
         return None
@@ -302,61 +276,41 @@ def _sweep(inputs, figure: FigureMarkup, alpha: float) -> dict | None:
     x = "n_total" if "n_total" in varying or not varying else varying[0]
     y = next((a for a in varying if a != x), next(a for a in GRID_AXES if a != x))
     where = {a: sorted(t[a].unique().tolist())[0] for a in varying if a not in (x, y)}
-    inflated = t["type1_ci_low"] > alpha if "type1_ci_low" in t.columns else pd.Series(False, index=t.index)
-    ci = lambda a, b: [f"{_fmt(p, 3)} ({_fmt(l, 3)} - {_fmt(h, 3)})" for p, l, h in zip(t[a], t[f"{b}_ci_low"],  # noqa: E731
-                                                                                         t[f"{b}_ci_high"])]
+    inflated = (t["type1_ci_low"] > alpha).to_numpy()
+
+    def with_ci(value: str, ci: str) -> list[str]:
+        return [f"{_fmt(p, 3)} ({_fmt(lo, 3)} - {_fmt(hi, 3)})"
+                for p, lo, hi in zip(t[value], t[f"{ci}_ci_low"], t[f"{ci}_ci_high"])]
     compact = pd.DataFrame({"effect": [_fmt(v) for v in t["effect"]], "N": t["n_total"].astype(int),
                             "dropout / month": [_fmt(v) for v in t["dropout_per_month"]], "analysis": t["analysis"],
-                            "power (95 % MC)": ci("power", "power"), "type I error (95 % MC)": ci("type1_error", "type1"),
+                            "power (95 % MC)": with_ci("power", "power"),
+                            "type I error (95 % MC)": with_ci("type1_error", "type1"),
                             "type I above alpha": np.where(inflated, "yes", "")})
     return {
         "n_cells": len(t), "shown": min(len(t), MAX_SWEEP_ROWS), "alpha": alpha,
         "table": frame_html(compact.head(MAX_SWEEP_ROWS)), "n_inflated": int(inflated.sum()),
-        "axes": [{"axis": a, "values": ", ".join(_fmt(v) for v in sorted(t[a].unique().tolist()))}
+        "axes": [{"axis": a, "levels": ", ".join(_fmt(v) for v in sorted(t[a].unique().tolist()))}
                  for a in GRID_AXES if a in t.columns],
-        "replicates": summary.get("replicates", int(t["replicates"].iloc[0]) if "replicates" in t.columns else None),
+        "replicates": summary.get("replicates", t["replicates"].iloc[0] if "replicates" in t.columns else None),
         "seed": summary.get("seed"), "fixed": ", ".join(f"{a} = {_fmt(v)}" for a, v in where.items()),
         "figs": [figure(sweep_heatmap(t, v, x=x, y=y, where=where or None)) for v in ("power", "type1_error")],
     }
 
 
-def example_trial(inputs, seed, figure: FigureMarkup) -> dict | None:
-    """The example-trial section: the virtual trial of :func:`analysis.report_trial.example_trial_context` (same
-    stream, same tables), with its figures made by ``figure`` so that they can be static."""
-    gen, design = inputs.generator, inputs.design
-    if gen is None or not getattr(gen, "is_fitted", True) or seed is None or not hasattr(gen, "draw"):
-        return None
-    from analysis.estimators import SINGLE
-    from analysis.outcome_view import forest_figure, simulate_one_trial, subgroup_effects
-    from analysis.report_trial import MAX_SUBGROUPS
-    from analysis.workflow import seed_streams
-    n_total, alpha = int(max(inputs.result.n_total)), float(inputs.result.settings.alpha)
-    trial = simulate_one_trial(gen, design, n_total, rng=seed_streams(int(seed))[1])
-    analysis = design.endpoint.analysis
-    kwargs = trial.analysis_kwargs(analysis)
-    res = SINGLE[analysis](trial.data, alpha=alpha, **kwargs)
-    primary = pd.DataFrame([{"analysis": res.method, "estimate": res.estimate, "CI low": res.ci_low,
-                             "CI high": res.ci_high, "p-value": res.p_value,
-                             f"n {trial.control}": res.n_per_arm[0], f"n {trial.treated}": res.n_per_arm[1]}])
-    subgroups = list(trial.categorical[:MAX_SUBGROUPS])
-    forest = None
-    if subgroups:
-        rows = subgroup_effects(trial.data, analysis=analysis, subgroups=subgroups, alpha=alpha, **kwargs)
-        forest = forest_figure(rows, title=f"Treatment effect by subgroup ({analysis})")
-    return {"source": trial.source, "n_total": n_total, "seed": int(seed),
-            "table_one": frame_html(trial.table_one(), digits=3), "primary": frame_html(primary, digits=3),
-            "outcome_fig": figure(trial.outcome_figure()), "forest_fig": figure(forest),
-            "subgroups": ", ".join(subgroups)}
+def example_trial(inputs, seed, figure: Figure) -> dict | None:
+    """The example-trial section (:func:`analysis.report_trial.example_trial_context`), with its figures made by
+    ``figure`` so that they can be static."""
+    from analysis.report_trial import example_trial_context
+    return example_trial_context(inputs.generator, inputs.design, int(max(inputs.result.n_total)), seed,
+                                 float(inputs.result.settings.alpha), figure=figure)
 
 
 def _scenario_toml(inputs) -> str | None:
     if inputs.scenario_toml:
         return inputs.scenario_toml
     s = inputs.scenario
-    if s is None:
-        return None
-    if getattr(s, "text", None):
-        return s.text
+    if s is None or getattr(s, "text", None):
+        return getattr(s, "text", None)
     from trials.scenario import scenario_to_toml
     try:
         return scenario_to_toml(s)
@@ -375,8 +329,9 @@ def _reproducibility(inputs, seed, versions: dict) -> dict:
         ("Generator fingerprint SHA-256", gen_m.get("fingerprint_sha256")),
         ("Generator model SHA-256", gen_m.get("model_sha256") or card.get("model_sha256"))) if v]
     return {"seed": seed, "replicates": int(r.settings.replicates),
-            "elapsed_s": float(getattr(r, "elapsed_s", 0.0) or 0.0), "started": m.get("started"),
+            "elapsed_s": float(m.get("elapsed_s") or getattr(r, "elapsed_s", 0.0) or 0.0), "started": m.get("started"),
             "finished": m.get("finished"), "command": command, "from_manifest": bool(m.get("command")),
+            "reproduce": m.get("reproduce"),
             "platform": m.get("platform") or f"{platform.platform()} ({platform.machine()}), "
                                               f"{sys.implementation.name}",
             "versions": m.get("versions") or versions, "versions_from_manifest": bool(m.get("versions")),
@@ -398,7 +353,7 @@ def _figures(inputs) -> dict:
     return figs
 
 
-def build_context(inputs, figure: FigureMarkup, *, versions: dict) -> dict:
+def build_context(inputs, figure: Figure, *, versions: dict) -> dict:
     """Everything ``report.html.j2`` shows, for ``inputs`` (``versions``: package -> version of this build)."""
     r, scenario = inputs.result, inputs.scenario
     seed = r.seed if r.seed is not None else getattr(scenario, "seed", None)
@@ -407,24 +362,26 @@ def build_context(inputs, figure: FigureMarkup, *, versions: dict) -> dict:
     created = inputs.created or datetime.now(timezone.utc)
     figures = _figures(inputs)
     rec = recommended_n(inputs)
+    expected_at = rec["index"] if rec.get("index") is not None else int(np.argmax(r.n_total))
     cohort, gen = _cohort(inputs), _generator(inputs, figures, figure)
     design, operating = _design(inputs, figure), _operating(inputs, figure, figures, rec)
     d = inputs.design
     hybrid = None
     if getattr(d, "hybrid", None) is not None:
-        hybrid = next((t for k, t in d.conduct_summary() if k == "Hybrid control"), "synthetic controls added")
+        drift = "no drift" if d.hybrid.drift is None else f"drift {d.effect.kind} {d.hybrid.drift:g}"
+        hybrid = f"{d.hybrid.synthetic_controls} synthetic controls per trial, {drift} assumed"
     limits = text.limitations(
         cohort_name=cohort["name"], simulated=cohort["simulated"], generator_name=gen["name"],
         evaluated=inputs.evaluation is not None, missed_targets=gen["missed"], type1=operating["type1"],
         alpha=operating["alpha"], replicates=operating["replicates"], hybrid=hybrid,
-        has_looks=bool(getattr(r, "looks", None)), eligibility=getattr(d.eligibility, "describe", lambda: None)()
-        if getattr(d, "eligibility", None) is not None else None, has_sweep=inputs.sweep is not None,
+        has_looks=bool(getattr(r, "looks", None)), has_sweep=inputs.sweep is not None,
+        eligibility=d.eligibility.describe() if getattr(d, "eligibility", None) is not None else None,
         outcome_type=d.endpoint.outcome_type)
     return {
         "title": inputs.title, "author": inputs.author, "created": created.isoformat(timespec="seconds"),
         "date": created.date().isoformat(), "version": versions.get("insilico-workbench", "unknown"),
         "sections": text.SECTIONS, "seed": seed, "scenario_title": getattr(scenario, "title", None),
-        "recommended": rec, "expected": _expected(r, rec.get("index")),
+        "recommended": rec, "expected_n": int(r.n_total[expected_at]), "expected": _expected(r, expected_at),
         "cohort": cohort, "generator": gen, "design": design, "operating": operating,
         "sweep": _sweep(inputs, figure, operating["alpha"]), "sweep_command": text.SWEEP_COMMAND,
         "trial": example_trial(inputs, seed, figure), "limitations": limits,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 __all__ = ["SECTIONS", "ANALYSIS_DESCRIPTIONS", "analysis_description", "OPERATING_LABELS", "LOOK_LABELS",
-           "SWEEP_COMMAND", "SYNTHETIC_TYPE1_SOURCE", "mc_half_width", "limitations"]
+           "FIGURE_TITLES", "SWEEP_COMMAND", "SYNTHETIC_TYPE1_SOURCE", "mc_half_width", "limitations"]
 
 #: (section id, heading) in report order; the ids are stable anchors (tests, the browser test, links)
 SECTIONS = (
@@ -100,6 +100,16 @@ LOOK_LABELS = {
     "events": "mean events observed",
 }
 
+#: titles of the figures the report knows by name (others are titled from their key)
+FIGURE_TITLES = {
+    "power_curve": "Power curve", "marginals": "Baseline covariates: real vs synthetic",
+    "trajectory": "Outcome trajectories: real vs synthetic", "km": "Kaplan-Meier: real vs synthetic",
+    "eval_marginals": "Marginal distance per covariate (synthetic vs training)",
+    "eval_associations": "Association matrices (real, synthetic, difference)",
+    "eval_trajectory": "Per-visit mean and SD (held-out vs synthetic)", "eval_slopes": "Individual slopes",
+    "eval_km": "Kaplan-Meier (held-out vs synthetic)", "eval_dcr": "Distance to the closest training record",
+    "eval_utility": "Utility: train on synthetic, test on real",
+}
 #: the command that runs a sensitivity grid (said when a report has none)
 SWEEP_COMMAND = "insilico sweep SCENARIO.toml --grid GRID.toml --out DIR"
 #: analysing synthetic data as if it were real inflates the type I error

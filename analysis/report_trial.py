@@ -29,8 +29,13 @@ def _table(frame: pd.DataFrame) -> Markup:
                                 classes="table"))
 
 
-def example_trial_context(generator, design, n_total: int, seed: int | None, alpha: float) -> dict | None:
-    """Template context of the example-trial section, or ``None`` without a fitted generator or a seed."""
+def example_trial_context(generator, design, n_total: int, seed: int | None, alpha: float, *,
+                          figure=None) -> dict | None:
+    """Template context of the example-trial section, or ``None`` without a fitted generator or a seed.
+
+    ``figure``: plotly figure (or None) -> markup; default: an interactive plotly ``<div>`` (the PDF passes a
+    static-SVG one)."""
+    figure = figure or _fig
     if (generator is None or not getattr(generator, "is_fitted", True) or seed is None
             or not hasattr(generator, "draw")):
         return None
@@ -53,5 +58,5 @@ def example_trial_context(generator, design, n_total: int, seed: int | None, alp
         forest = forest_figure(rows, title=f"Treatment effect by subgroup ({analysis})")
     return {"source": trial.source, "n_total": int(n_total), "seed": int(seed),
             "table_one": _table(trial.table_one()), "primary": _table(primary),
-            "outcome_fig": _fig(trial.outcome_figure()), "forest_fig": _fig(forest),
+            "outcome_fig": figure(trial.outcome_figure()), "forest_fig": figure(forest),
             "subgroups": ", ".join(subgroups)}

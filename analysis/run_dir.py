@@ -17,8 +17,8 @@
                                the evaluation figures
 
 :func:`write_run_dir` writes into a fresh temporary sibling and renames it at the end, so an interrupted run
-leaves no half-written directory, and it never overwrites a non-empty directory. :class:`~analysis.run_reader.RunDirectory` reads
-one back (:mod:`analysis.run_reader`).
+leaves no half-written directory, and it never overwrites a non-empty directory. :mod:`analysis.run_reader` reads
+one back.
 """
 
 from __future__ import annotations

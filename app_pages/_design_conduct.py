@@ -21,7 +21,7 @@ from cohorts.criteria import parse_criteria
 from cohorts.errors import InvalidScenarioError, WorkbenchError
 from trials.conduct import (ACCRUAL_PROCESSES, MULTIPLICITY, RANDOMIZATION_METHODS, SPENDING, Accrual, Eligibility,
                             HybridControl, Looks, Randomization)
-from trials.design import Arm, TrialDesign
+from trials.design import Arm
 from trials.simulate import eligibility_columns
 
 P = "design"

@@ -6,6 +6,7 @@ Inputs are small synthetic frames and a hand-made PowerResult, so these tests de
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,11 +22,14 @@ from analysis import plots, report
 from analysis.plots import (km_figure, marginals_figure, power_curve_figure, trajectory_figure,
                             validation_figures)
 from analysis.power_result import PowerResult
-from analysis.report import build_html_report, package_versions
+from analysis.report import build_html_report, package_versions, render_html
+from analysis.report_inputs import ReportInputs
+from analysis.report_text import ANALYSIS_DESCRIPTIONS, SECTIONS, SWEEP_COMMAND
 from cohorts import provenance
 from cohorts.cohort import Cohort
 from cohorts.schema import CohortSchema
-from trials.design import Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
+from trials.conduct import Eligibility
+from trials.design import ANALYSIS_OUTCOME, Arm, Dropout, Effect, Endpoint, PowerSettings, TrialDesign
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -221,6 +225,150 @@ def test_report_inlines_plotly_once_and_works_offline(html):
     body = _without_bundle(html)
     assert "cdn.plot.ly" not in body and "<script src=" not in body
     assert len(re.findall(r'class="plotly-graph-div"', html)) == 3
+    # no external resource of any kind: no link, source, stylesheet import, CSS url or web font outside the page
+    assert re.findall(r'(?:src|href)\s*=\s*"(?!#)[^"]*"', body) == []
+    assert re.findall(r"https?://", body) == []
+    assert "@import" not in body and "url(" not in body and "@font-face" not in body
+
+
+def _section(html: str, sid: str) -> str:
+    """The markup of the top-level section ``sid`` (up to the next top-level section)."""
+    ids = [s for s, _ in SECTIONS]
+    start = html.index(f'<section id="{sid}">')
+    nxt = ids.index(sid) + 1
+    end = html.index(f'<section id="{ids[nxt]}">') if nxt < len(ids) else html.index("</main>")
+    return html[start:end]
+
+
+def test_report_has_every_section_in_order_with_a_contents_link(html):
+    body = _without_bundle(html)
+    positions = [body.index(f'<section id="{sid}">') for sid, _ in SECTIONS]
+    assert positions == sorted(positions)
+    for sid, heading in SECTIONS:
+        assert f'<a href="#{sid}">{heading}</a>' in body
+    assert [s for s, _ in SECTIONS] == ["executive-summary", "provenance", "generator", "design", "operating",
+                                        "sensitivity", "example-trial", "limitations", "reproducibility"]  # stable
+    for nested, parent in (("assumptions", "design"), ("results", "operating"), ("validation", "generator")):
+        assert f'<section id="{nested}">' in _section(body, parent)
+
+
+def _inputs(cohort, result, **changes) -> ReportInputs:
+    """Report inputs without a generator (no example trial, no validation figures: fast)."""
+    return ReportInputs(**{"title": "t", "cohort": cohort, "generator": None, "design": result.design,
+                           "result": result, **changes})
+
+
+def test_user_text_is_escaped_title_author_and_criteria(long_cohort, result):
+    design = dataclasses.replace(result.design, eligibility=Eligibility("age < 60"))
+    out = render_html(_inputs(long_cohort, result, title="A <b>bold</b> & co", design=design,
+                              author="<script>alert(1)</script>"))
+    body = _without_bundle(out)
+    assert "A &lt;b&gt;bold&lt;/b&gt; &amp; co" in body and "<b>bold</b>" not in body
+    assert 'id="author">&lt;script&gt;alert(1)&lt;/script&gt;<' in body and "<script>alert" not in body
+    assert "age &lt; 60" in _section(body, "provenance")
+    assert "not given" in render_html(_inputs(long_cohort, result)).split('id="author">')[1][:20]
+
+
+@pytest.mark.parametrize("target", [0.3, 0.6, 0.99])
+def test_recommended_n_is_the_smallest_simulated_n_reaching_the_target(long_cohort, result, target):
+    ordered = sorted(zip(result.n_total, result.power))
+    expected = next((n for n, p in ordered if p >= target), None)
+    # the three targets cover a first-size answer, a later-size answer and no answer
+    assert {next((n for n, p in ordered if p >= t), None) for t in (0.3, 0.6, 0.99)} == {60, 120, None}
+    summary = _section(_without_bundle(render_html(_inputs(long_cohort, result, target_power=target))),
+                       "executive-summary")
+    shown = re.search(r'id="recommended-n">([^<]+)<', summary).group(1)
+    assert shown == ("none" if expected is None else str(expected))
+    if expected is None:
+        assert f"no simulated N reached {100 * target:.0f} % power" in summary
+    else:
+        i = list(result.n_total).index(expected)
+        assert f"power {result.power[i]:.3f} (95 % MC interval {result.power_ci_low[i]:.3f}" in summary
+
+
+def test_recommended_n_of_a_sample_size_search_wins(long_cohort, result):
+    search = {"target_power": 0.9, "n_recommended": 150, "status": "found", "power": 0.912, "power_ci_low": 0.89,
+              "power_ci_high": 0.93, "type1_error": 0.051, "type1_error_ci_low": 0.04, "type1_error_ci_high": 0.06}
+    summary = _section(render_html(_inputs(long_cohort, result, sample_size=search)), "executive-summary")
+    assert 'id="recommended-n">150<' in summary and "sample-size search for 90 % power" in summary
+    assert "power 0.912" in summary and "at N = 150: 0.0510" in summary
+
+
+def test_type1_inflation_is_flagged_in_summary_and_limitations(long_cohort, result):
+    alpha = result.settings.alpha
+    assert result.type1_ci_low <= alpha  # the fixture keeps its level
+    plain = _without_bundle(render_html(_inputs(long_cohort, result)))
+    assert 'id="type1-ok"' in plain and 'id="type1-flag"' not in plain
+    assert "Type I error inflated" not in _section(plain, "limitations")
+    bad = dataclasses.replace(result, type1_error=0.1, type1_ci_low=0.072, type1_ci_high=0.133)
+    out = _without_bundle(render_html(_inputs(long_cohort, bad)))
+    assert 'id="type1-flag"' in _section(out, "executive-summary") and 'id="type1-ok"' not in out
+    assert "Type I error inflated" in _section(out, "limitations") and "0.0720" in out
+    assert "arXiv 2312.07837" in _section(out, "limitations")
+
+
+def _sweep_table(alpha: float) -> pd.DataFrame:
+    from analysis.sweep import SWEEP_COLUMNS
+    cells = [(0.2, 60), (0.2, 120), (0.3, 60), (0.3, 120)]
+    t = pd.DataFrame({"cell": range(4), "effect": [e for e, _ in cells], "n_total": [n for _, n in cells],
+                      "dropout_per_month": 0.02, "analysis": "slope", "power": [0.31, 0.52, 0.55, 0.83],
+                      "type1_error": [0.05, 0.04, 0.06, 0.11], "mean_estimate": 0.2, "replicates": 200, "seconds": 1.0})
+    for col in ("power", "type1_error"):
+        ci = "type1" if col == "type1_error" else col
+        t[f"{ci}_ci_low"], t[f"{ci}_ci_high"] = proportion_confint(np.rint(t[col] * 200), 200, method="beta")
+    assert (t["type1_ci_low"] > alpha).sum() == 1  # exactly one cell is inflated
+    return t[list(SWEEP_COLUMNS)]
+
+
+def test_sensitivity_section_with_and_without_a_sweep(long_cohort, result):
+    none = _without_bundle(render_html(_inputs(long_cohort, result)))
+    section = _section(none, "sensitivity")
+    assert 'id="no-sweep"' in section and SWEEP_COMMAND in section and "fig-sweep" not in section
+    assert "No sensitivity grid" in _section(none, "limitations")
+    table = _sweep_table(result.settings.alpha)
+    out = _without_bundle(render_html(_inputs(long_cohort, result, sweep=table, sweep_summary={"seed": 5})))
+    section = _section(out, "sensitivity")
+    assert 'id="no-sweep"' not in section and 'id="sweep-table"' in section
+    for row in table.itertuples():
+        assert f"{row.power:.3g} ({row.power_ci_low:.3g} - {row.power_ci_high:.3g})" in section
+    assert "1 cell(s) have a type I error above alpha" in section and section.count("<td>yes</td>") == 1
+    assert 'id="fig-sweep-1"' in section and 'id="fig-sweep-2"' in section
+    assert len(re.findall(r'class="plotly-graph-div"', section)) == 2
+    assert "No sensitivity grid" not in _section(out, "limitations")
+
+
+def test_every_registered_analysis_has_a_description(long_cohort, result):
+    from analysis.estimators import BATCHED
+    assert set(BATCHED) | set(ANALYSIS_OUTCOME) <= set(ANALYSIS_DESCRIPTIONS)
+    assert all(len(ANALYSIS_DESCRIPTIONS[a]) > 20 for a in BATCHED)
+    design = _section(render_html(_inputs(long_cohort, result)), "design")
+    assert ANALYSIS_DESCRIPTIONS["slope"] in design
+
+
+def test_generator_evaluation_model_card_and_manifest(long_cohort, result):
+    evaluation = pd.DataFrame({
+        "section": ["fidelity", "fidelity", "utility", "privacy"],
+        "name": ["marginal KS: age", "detection AUC (holdout vs synthetic)", "TSTR / TRTR", "exact-copy rate"],
+        "value": [0.03, 0.71, 0.95, 0.0], "better": ["lower", "lower", "higher", "lower"],
+        "target": [0.1, 0.6, 0.9, np.nan], "meets_target": [True, False, True, None]})
+    card = {"seed": 99, "training_data_sha256": "c" * 64, "n_train_patients": 40, "training_seconds": 1.25,
+            "model_sha256": "d" * 64, "privacy": {"epsilon": 1.5, "delta": 1e-5, "mechanism": "DP-SGD"}}
+    manifest = {"command": "insilico reproduce runs/abc", "started": "2026-03-01T10:00:00+00:00",
+                "finished": "2026-03-01T10:05:00+00:00", "seed": 424242, "cohort": {"sha256": long_cohort.sha256},
+                "generator": {"fingerprint_sha256": "e" * 64, "model_sha256": "d" * 64},
+                "versions": {"python": "3.11.0", "numpy": "9.9.9"}, "platform": "TestOS 1.0"}
+    out = _without_bundle(render_html(_inputs(long_cohort, result, evaluation=evaluation, model_card=card,
+                                              manifest=manifest, evaluation_split={"n_train": 28, "n_holdout": 12})))
+    gen = _section(out, "generator")
+    assert "Fidelity (1 target(s) met, 1 missed)" in gen and "Privacy (0 target(s) met, 0 missed)" in gen
+    assert gen.count('class="mark-misses">misses<') == 1 and gen.count('class="mark-meets">meets<') == 2
+    assert "&lt;= 0.6" in gen and "&gt;= 0.9" in gen and "c" * 64 in gen and "epsilon = 1.5" in gen
+    assert "28 patients" in gen and "12 held-out patients" in gen
+    assert "detection AUC (holdout vs synthetic) = 0.71" in _section(out, "limitations")
+    repro = _section(out, "reproducibility")
+    for text in ("insilico reproduce runs/abc", "2026-03-01T10:00:00+00:00", "2026-03-01T10:05:00+00:00",
+                 "TestOS 1.0", "9.9.9", "e" * 64, "d" * 64, long_cohort.sha256, "Software versions of the run"):
+        assert text in repro, text
 
 
 def test_report_with_scenario_text_and_default_figures(long_cohort, result):
