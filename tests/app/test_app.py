@@ -123,6 +123,18 @@ def test_report_page(walked):
     np.testing.assert_array_equal(run.power_result().power, result.power)
 
 
+def test_report_page_builds_the_pdf(walked):
+    from analysis.report_pdf import pdf_renderer_problem
+    at = _page(walked, "report")
+    if pdf_renderer_problem() is not None and not os.environ.get("INSILICO_REQUIRE_BROWSER"):
+        pytest.skip(pdf_renderer_problem())
+    next(b for b in at.button if b.label == "Build the PDF").click().run(timeout=120)
+    assert not at.exception, at.exception
+    pdf = at.session_state["report_pdf"][1]
+    assert pdf.startswith(b"%PDF-") and b"%%EOF" in pdf[-1024:]
+    assert "PDF report" in [b.label for b in at.get("download_button")]
+
+
 def test_scenario_download_reproduces_the_app_numbers(walked):
     """The scenario TOML the Report page offers gives the same numbers through the library (the CLI's path).
 
