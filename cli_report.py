@@ -78,7 +78,8 @@ def _cmd_report(args) -> int:
         if problem:
             raise InvalidDataError(problem)
     inputs = report_inputs(args.run_dirs, author=args.author, title=args.title)
-    out = Path(args.out or args.run_dirs[0])
+    from analysis.run_manifest import REPORT_FOLDER
+    out = Path(args.out) if args.out else Path(args.run_dirs[0]) / REPORT_FOLDER
     if out.exists() and not out.is_dir():
         raise InvalidDataError(f"--out {out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
@@ -123,7 +124,8 @@ def add_report_commands(sub) -> None:
     rp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
                     help="one power run directory, optionally a sweep and a sample-size run directory")
     rp.add_argument("--format", default="html,pdf", help="html, pdf or html,pdf (default)")
-    rp.add_argument("--out", metavar="DIR", help="where report.html / report.pdf go (default: the first RUN_DIR)")
+    rp.add_argument("--out", metavar="DIR", help="where report.html / report.pdf go (default: RUN_DIR/report, which "
+                                                  "reproduce leaves out of its checks)")
     rp.add_argument("--paper", choices=("a4", "letter"), default="a4", help="PDF paper size (default a4)")
     rp.add_argument("--author", help="author shown on the title page")
     rp.add_argument("--title", help="report title (default: the scenario's title)")

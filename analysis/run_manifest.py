@@ -31,11 +31,13 @@ import numpy as np
 
 from cohorts.provenance import package_versions, sha256_bytes, sha256_file
 
-__all__ = ["RUN_FORMAT", "MANIFEST_FILE", "STREAMS", "TIMING_KEYS", "generator_fingerprint", "json_safe",
+__all__ = ["RUN_FORMAT", "MANIFEST_FILE", "REPORT_FOLDER", "STREAMS", "TIMING_KEYS", "generator_fingerprint", "json_safe",
            "manifest_digest", "file_hashes", "without_timings", "platform_text", "versions"]
 
 RUN_FORMAT = 1
 MANIFEST_FILE = "manifest.json"
+#: where ``insilico report`` writes by default: derived from the run, so neither hashed nor checked
+REPORT_FOLDER = "report"
 STREAMS = ("numpy.random.default_rng(seed).spawn(3): child 0 trains the generator, child 1 simulates the trials, "
            "child 2 splits and scores the generator evaluation")
 #: JSON keys that hold wall-clock measurements or where the work ran: recorded, never compared
@@ -85,9 +87,14 @@ def manifest_digest(manifest: dict) -> str:
 
 
 def file_hashes(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root`` except the manifest, by POSIX path relative to ``root``."""
-    return {p.relative_to(root).as_posix(): sha256_file(p) for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != MANIFEST_FILE}
+    """SHA-256 of every file under ``root`` except the manifest and the derived reports (``report/``, what
+    ``insilico report`` writes by default), by POSIX path relative to ``root``."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if p.is_file() and rel.as_posix() != MANIFEST_FILE and rel.parts[0] != REPORT_FOLDER:
+            out[rel.as_posix()] = sha256_file(p)
+    return out
 
 
 def platform_text() -> str:

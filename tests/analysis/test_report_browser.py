@@ -24,7 +24,7 @@ def report_file(tmp_path_factory):
                    "--quiet"])
         assert rc == 0, err.getvalue()
         assert main(["report", str(d), "--format", "html"]) == 0, err.getvalue()
-    return d / "report.html"
+    return d / "report" / "report.html"
 
 
 def test_report_loads_in_chromium_without_errors_or_network(report_file):

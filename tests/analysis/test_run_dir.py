@@ -103,6 +103,16 @@ def test_reproduce_gives_identical_results_and_exit_0(power_run):
     assert "raw/replicates.parquet: 320 rows" in out and "generator evaluation" in out
 
 
+def test_a_report_written_into_the_run_directory_does_not_break_reproduce(power_run, tmp_path):
+    c = _copy(power_run[0], tmp_path)
+    rc, out, err = run_cli(["report", c, "--format", "html"])
+    assert rc == 0, err
+    assert Path(out.strip()) == c / "report" / "report.html" and (c / "report" / "report.html").is_file()
+    assert open_run_dir(c).verify() == []
+    (c / "stray.txt").write_text("added later")
+    assert open_run_dir(c).verify() == ["stray.txt: not recorded in the manifest (added after the run)"]
+
+
 def _copy(d: Path, tmp_path: Path) -> Path:
     c = tmp_path / "copy"
     shutil.copytree(d, c)
