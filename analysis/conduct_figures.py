@@ -31,7 +31,7 @@ from analysis.plots import _TEMPLATE, COLORS
 from analysis.sweep_grid import GRID_AXES
 from cohorts.errors import InvalidDataError
 
-__all__ = ["boundaries_figure", "stopping_figure", "sweep_heatmap", "FUTILITY_COLOR", "AXIS_LABELS"]
+__all__ = ["sweep_slice", "boundaries_figure", "stopping_figure", "sweep_heatmap", "FUTILITY_COLOR", "AXIS_LABELS"]
 
 #: colour of futility boundaries and futility stopping
 FUTILITY_COLOR = "#9467bd"
@@ -170,6 +170,14 @@ def _default_axes(table: pd.DataFrame, x: str | None, y: str | None) -> tuple[st
     if y is None:
         y = next(a for a in order if a != x)
     return x, y
+
+
+def sweep_slice(table: pd.DataFrame) -> tuple[str, str, dict]:
+    """The default view of a sweep table: ``(x, y, where)`` with N across (when it varies), the next varying axis
+    down, and every other varying axis fixed at its smallest value."""
+    x, y = _default_axes(table, None, None)
+    where = {a: min(table[a].unique().tolist()) for a in GRID_AXES if a not in (x, y) and table[a].nunique() > 1}
+    return x, y, where
 
 
 def sweep_heatmap(sweep_table: pd.DataFrame, value: str = "power", *, x: str | None = None, y: str | None = None,

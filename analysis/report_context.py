@@ -268,14 +268,11 @@ def _sweep(inputs, figure: Figure, alpha: float) -> dict | None:
     t = inputs.sweep
     if t is None:
         return None
-    from analysis.conduct_figures import sweep_heatmap
+    from analysis.conduct_figures import sweep_heatmap, sweep_slice
     from analysis.sweep_grid import GRID_AXES
     summary = inputs.sweep_summary or {}
     alpha = float(summary.get("alpha", alpha))
-    varying = [a for a in GRID_AXES if a in t.columns and t[a].nunique() > 1]
-    x = "n_total" if "n_total" in varying or not varying else varying[0]
-    y = next((a for a in varying if a != x), next(a for a in GRID_AXES if a != x))
-    where = {a: sorted(t[a].unique().tolist())[0] for a in varying if a not in (x, y)}
+    x, y, where = sweep_slice(t)
     inflated = (t["type1_ci_low"] > alpha).to_numpy()
 
     def with_ci(value: str, ci: str) -> list[str]:

@@ -29,10 +29,8 @@ def run_figures(cohort, generator, *, seed: int, power_result=None, evaluation=N
 
 def sweep_figures(table) -> dict:
     """Power and type I error heatmaps over N and the next varying axis, the other axes at their first value."""
-    from analysis.conduct_figures import _default_axes, sweep_heatmap
-    from analysis.sweep_grid import GRID_AXES
-    x, y = _default_axes(table, None, None)
-    where = {a: table[a].iloc[0] for a in GRID_AXES if a not in (x, y) and table[a].nunique() > 1}
+    from analysis.conduct_figures import sweep_heatmap, sweep_slice
+    x, y, where = sweep_slice(table)
     note = "" if not where else " (" + ", ".join(f"{a} = {v}" for a, v in where.items()) + ")"
     return {"sweep_power": sweep_heatmap(table, "power", x=x, y=y, where=where, title="Power" + note),
             "sweep_type1": sweep_heatmap(table, "type1_error", x=x, y=y, where=where,
