@@ -25,14 +25,14 @@ from markupsafe import Markup
 from analysis.report_context import build_context
 from analysis.report_inputs import ReportInputs
 from analysis.report_text import ANALYSIS_DESCRIPTIONS
-from cohorts.provenance import PACKAGES
+from cohorts.provenance import RUN_PACKAGES
 from cohorts.provenance import package_versions as _package_versions
 
 __all__ = ["render_html", "render_document", "build_html_report", "package_versions", "FigureMarkup",
            "figure_placeholder", "REPORT_PACKAGES", "ANALYSIS_DESCRIPTIONS"]
 
-#: distributions whose versions the report lists (the scientific stack and the report renderers)
-REPORT_PACKAGES = (*PACKAGES, "weasyprint", "kaleido")
+#: distributions whose versions the report lists (the scientific stack, the cluster and the report renderers)
+REPORT_PACKAGES = RUN_PACKAGES
 
 _TEMPLATES = Path(__file__).parent / "templates"
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cohorts.provenance import package_versions, sha256_bytes, sha256_file
+from cohorts.provenance import RUN_PACKAGES, json_safe, package_versions, sha256_bytes, sha256_file
 
 __all__ = ["RUN_FORMAT", "MANIFEST_FILE", "REPORT_FOLDER", "STREAMS", "TIMING_KEYS", "generator_fingerprint", "json_safe",
            "manifest_digest", "file_hashes", "without_timings", "platform_text", "versions"]
@@ -44,25 +44,6 @@ STREAMS = ("numpy.random.default_rng(seed).spawn(3): child 0 trains the generato
 TIMING_KEYS = frozenset({"elapsed_s", "seconds", "fit_seconds", "scheduler", "n_workers", "workers_available",
                          "training_seconds"})
 FINGERPRINT_PATIENTS = 200
-
-
-def json_safe(value):
-    """Plain JSON values: numpy scalars to Python, NaN and infinities to None, tuples to lists."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def without_timings(value):
@@ -102,5 +83,4 @@ def platform_text() -> str:
 
 
 def versions() -> dict[str, str]:
-    from cohorts.provenance import PACKAGES
-    return package_versions(tuple(dict.fromkeys((*PACKAGES, "dask", "distributed", "kaleido", "weasyprint"))))
+    return package_versions(RUN_PACKAGES)

@@ -29,7 +29,6 @@ cell is one ``client.submit`` task; progress is reported as cells complete.
 from __future__ import annotations
 
 import json
-import platform
 import time
 import uuid
 from collections.abc import Callable
@@ -42,6 +41,7 @@ import pandas as pd
 from analysis.power import CHUNK_REPLICATES, rate_ci, simulate_design
 from analysis.sweep_grid import SweepCell, SweepGrid
 from cohorts.errors import InvalidScenarioError
+from cohorts.provenance import RUN_PACKAGES, package_versions
 from trials.design import TrialDesign
 from trials.scenario import Scenario
 from trials.simulate import check_design_fits_cohort
@@ -118,17 +118,6 @@ class SweepResult:
         return paths
 
 
-def _versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-    out = {"python": platform.python_version()}
-    for name in ("numpy", "pandas", "scipy", "statsmodels", "dask", "distributed", "insilico-workbench"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
-
-
 def _fit(scenario: Scenario, progress: Progress | None):
     from analysis.workflow import fit_generator, load_cohort_ref
     cohort = load_cohort_ref(scenario.cohort)
@@ -195,7 +184,7 @@ def run_sweep(scenario: Scenario, grid: SweepGrid, *, client=None, progress: Pro
         "n_workers": len(workers), "workers_available": 1 if client is None else len(client.nthreads()),
         "stream_layout": f"cell i: SeedSequence(seed, spawn_key=({SWEEP_STREAM}, i)).spawn(2) -> effect, null; "
                          f"chunks of {CHUNK_REPLICATES} replicates",
-        "versions": _versions(), "fit_seconds": round(fit_s, 3),
+        "versions": package_versions(RUN_PACKAGES), "fit_seconds": round(fit_s, 3),
         "elapsed_s": round(time.perf_counter() - start, 3),
     }
     return SweepResult(table=table, summary=summary, grid=grid)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["PACKAGES", "package_versions", "platform_info", "sha256_file", "sha256_bytes"]
+__all__ = ["PACKAGES", "RUN_PACKAGES", "package_versions", "platform_info", "sha256_file", "sha256_bytes", "json_safe"]
 
 #: distributions whose versions are recorded (the scientific stack the numbers depend on)
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "torch", "opacus", "plotly", "streamlit",
             "jinja2", "insilico-workbench")
+#: what run manifests, sweep summaries and reports record: the stack plus the cluster and report renderers
+RUN_PACKAGES = (*PACKAGES, "dask", "distributed", "kaleido", "weasyprint")
 
 
 def package_versions(packages=PACKAGES) -> dict[str, str]:
@@ -40,3 +43,19 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def json_safe(value):
+    """Plain JSON values: numpy scalars and arrays to Python, NaN and infinities to None, tuples to lists,
+    anything else to its ``str``."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy arrays and scalars
+        return json_safe(value.tolist())
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)

@@ -20,12 +20,9 @@ import json
 import pickle
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import numpy as np
 
 from cohorts.errors import InvalidDataError
-from cohorts.provenance import package_versions, platform_info, sha256_bytes
+from cohorts.provenance import json_safe, package_versions, platform_info, sha256_bytes
 
 __all__ = ["save_generator", "load_generator", "read_model_card", "CARD_FORMAT", "PINNED_PACKAGES"]
 
@@ -33,22 +30,6 @@ CARD_FORMAT = 1
 MODEL_FILE, CARD_FILE = "model.pkl", "model_card.json"
 #: packages whose objects live inside the pickle: a different major.minor version is refused
 PINNED_PACKAGES = ("numpy", "pandas", "scipy", "scikit-learn", "statsmodels", "torch")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.floating,)):
-        return None if not np.isfinite(value) else float(value)
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
 
 
 def _card_digest(card: dict) -> str:
@@ -69,22 +50,22 @@ def save_generator(generator, directory: str | Path, *, training_data_sha256: st
         "generator": generator.name,
         "class": f"{type(generator).__module__}.{type(generator).__qualname__}",
         "description": generator.description,
-        "hyperparameters": _json_safe(generator.get_params()),
+        "hyperparameters": json_safe(generator.get_params()),
         "seed": seed,
         "training_data_sha256": training_data_sha256,
         "n_train_patients": int(generator.n_train_),
         "schema": generator.schema_.to_dict(),
         "training_seconds": round(float(getattr(generator, "training_seconds_", float("nan"))), 3),
         "fit_notes": list(getattr(generator, "fit_notes_", [])),
-        "privacy": _json_safe(getattr(generator, "privacy_", None)),
-        "metrics": _json_safe(metrics or {}),
-        "holdout_ids": _json_safe(holdout_ids) if holdout_ids is not None else None,
+        "privacy": json_safe(getattr(generator, "privacy_", None)),
+        "metrics": json_safe(metrics or {}),
+        "holdout_ids": json_safe(holdout_ids) if holdout_ids is not None else None,
         "package_versions": package_versions(),
         "platform": platform_info(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "model_file": MODEL_FILE,
         "model_sha256": sha256_bytes(blob),
-        **(_json_safe(extra) if extra else {}),
+        **(json_safe(extra) if extra else {}),
     }
     card["card_sha256"] = _card_digest(card)
     (out / MODEL_FILE).write_bytes(blob)
