@@ -83,9 +83,8 @@ def _cmd_power(args) -> int:
 
 
 def _cmd_sample_size(args) -> int:
-    from analysis.workflow import default_search_range, fit_generator, load_cohort_ref, run_sample_size
+    from analysis.workflow import default_search_range, load_and_fit, run_sample_size
     from trials.scenario import load_scenario
-    from trials.simulate import check_design_fits_cohort
     from cli_report import now
 
     started = now()
@@ -97,11 +96,9 @@ def _cmd_sample_size(args) -> int:
     replicates = args.replicates or scenario.power.replicates
     lo, hi = default_search_range(scenario.power.n_total)
     n_min, n_max = args.n_min or lo, args.n_max or hi
-    cohort = load_cohort_ref(scenario.cohort)
-    check_design_fits_cohort(scenario.design, cohort.schema)
-    if not args.quiet:
-        print(f"fitting generator {scenario.cohort.generator!r} ...", file=sys.stderr, flush=True)
-    generator = fit_generator(cohort, scenario.cohort.generator, seed=seed, **scenario.cohort.generator_params)
+    scenario = dataclasses.replace(scenario, seed=seed)
+    cohort, generator = load_and_fit(scenario, progress=None if args.quiet else
+                                     lambda f, m: print(f"{m} ...", file=sys.stderr, flush=True))
     if not args.quiet:
         print(f"searching N in [{n_min}, {n_max}] for power {args.target} ({replicates} replicates per N) ...",
               file=sys.stderr, flush=True)
@@ -109,7 +106,7 @@ def _cmd_sample_size(args) -> int:
                           n_min=n_min, n_max=n_max, replicates=replicates, n_start=args.n_start)
     if args.out:
         from cli_report import write_cli_run
-        write_cli_run(args, kind="sample_size", scenario=dataclasses.replace(scenario, seed=seed), cohort=cohort,
+        write_cli_run(args, kind="sample_size", scenario=scenario, cohort=cohort,
                       generator=generator, result=res, started=started,
                       settings={"seed": seed, "replicates": replicates, "target": args.target, "n_min": n_min,
                                 "n_max": n_max, "n_start": args.n_start})

@@ -67,9 +67,8 @@ def _cmd_sweep(args) -> int:
     from trials.scenario import load_scenario
 
     from analysis.run_dir import check_run_dir_target
-    from analysis.workflow import fit_generator, load_cohort_ref
+    from analysis.workflow import load_and_fit
     from cli_report import now, write_cli_run
-    from trials.simulate import check_design_fits_cohort
 
     started = now()
     scenario = load_scenario(args.scenario)
@@ -90,12 +89,7 @@ def _cmd_sweep(args) -> int:
             board = f"; dashboard {client.dashboard_link}" if importlib.util.find_spec("bokeh") else ""
             print(f"{grid.n_cells} cells on Dask scheduler {client.scheduler.address} "
                   f"({len(client.nthreads())} workers){board}", file=sys.stderr)
-        cohort = load_cohort_ref(scenario.cohort)
-        check_design_fits_cohort(scenario.design, cohort.schema)
-        if progress is not None:
-            progress(0.0, f"fitting generator {scenario.cohort.generator!r}")
-        generator = fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed,
-                                  **scenario.cohort.generator_params)
+        cohort, generator = load_and_fit(scenario, progress=progress)
         result = run_sweep(scenario, grid, client=client, progress=progress, generator=generator)
     write_cli_run(args, kind="sweep", scenario=scenario, cohort=cohort, generator=generator, result=result,
                   started=started, grid_text=Path(args.grid).read_text(encoding="utf-8"),

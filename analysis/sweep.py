@@ -118,15 +118,6 @@ class SweepResult:
         return paths
 
 
-def _fit(scenario: Scenario, progress: Progress | None):
-    from analysis.workflow import fit_generator, load_cohort_ref
-    cohort = load_cohort_ref(scenario.cohort)
-    check_design_fits_cohort(scenario.design, cohort.schema)
-    if progress is not None:
-        progress(0.0, f"fitting generator {scenario.cohort.generator!r}")
-    return fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed, **scenario.cohort.generator_params)
-
-
 def _run_cells(generator, jobs, replicates, alpha, seed, client, report) -> list[dict]:
     if client is None:
         return [report(_cell_task(generator, design, cell, replicates, alpha, seed)) for cell, design in jobs]
@@ -156,7 +147,8 @@ def run_sweep(scenario: Scenario, grid: SweepGrid, *, client=None, progress: Pro
     start = time.perf_counter()
     fit_s = 0.0
     if generator is None:
-        generator = _fit(scenario, progress)
+        from analysis.workflow import load_and_fit
+        generator = load_and_fit(scenario, progress=progress)[1]
         fit_s = time.perf_counter() - start
     jobs = [(cell, cell.design(scenario.design)) for cell in grid.cells()]
     if hasattr(generator, "schema_"):

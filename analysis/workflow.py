@@ -20,7 +20,7 @@ from trials.simulate import check_design_fits_cohort
 
 __all__ = ["load_cohort_ref", "fit_generator", "run_power", "run_scenario", "ScenarioRun", "seed_streams",
            "evaluation_stream", "run_sample_size", "default_search_range", "evaluate_family", "HOLDOUT_FRACTION",
-           "EvaluatedFamily"]
+           "EvaluatedFamily", "load_and_fit"]
 
 #: share of patients held out when a generator family is evaluated (app, ``insilico power --out``)
 HOLDOUT_FRACTION = 0.3
@@ -91,12 +91,21 @@ class ScenarioRun:
     result: PowerResult
 
 
-def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> ScenarioRun:
-    """Load the cohort, fit the generator, simulate power: everything a scenario file asks for."""
+def load_and_fit(scenario: Scenario, *, progress: Progress | None = None) -> tuple[Cohort, object]:
+    """The scenario's cohort, checked against its design, and its generator fitted with the seed's training
+    stream."""
     cohort = load_cohort_ref(scenario.cohort)
     check_design_fits_cohort(scenario.design, cohort.schema)
+    if progress is not None:
+        progress(0.0, f"fitting generator {scenario.cohort.generator!r}")
     generator = fit_generator(cohort, scenario.cohort.generator, seed=scenario.seed,
                               **scenario.cohort.generator_params)
+    return cohort, generator
+
+
+def run_scenario(scenario: Scenario, *, progress: Progress | None = None) -> ScenarioRun:
+    """Load the cohort, fit the generator, simulate power: everything a scenario file asks for."""
+    cohort, generator = load_and_fit(scenario)
     result = run_power(generator, scenario.design, scenario.power, seed=scenario.seed, progress=progress)
     return ScenarioRun(scenario, cohort, generator, result)
 

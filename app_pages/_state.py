@@ -180,9 +180,9 @@ def _run_context(cohort, generator_name: str, design, settings, seed: int, kind:
     params = dict(ss.get("generator_params", {})) if fitted is not None else {}
     title = f"{cohort.name}: {design.effect.describe()}, {design.endpoint.analysis} analysis"
     scenario = session_scenario(cohort, generator_name, params, design, settings, seed, title)
+    from app_pages._generator_jobs import evaluation_key
     ev = ss.get("evaluation")
-    evaluation = ev if ev is not None and ev.key == (cohort.sha256, generator_name, int(seed),
-                                                     tuple(sorted(params.items()))) else None
+    evaluation = ev if ev is not None and ev.key == evaluation_key(cohort, generator_name, seed, params) else None
     return fitted, params, scenario, new_run_path(kind), evaluation
 
 
