@@ -35,6 +35,7 @@ import pandas as pd
 from analysis.run_manifest import (MANIFEST_FILE, RUN_FORMAT, STREAMS, file_hashes, generator_fingerprint,
                                    json_safe, manifest_digest, platform_text, versions, without_timings)
 from cohorts.errors import InvalidDataError
+from cohorts.provenance import sha256_bytes
 
 __all__ = ["RunRecord", "write_run_dir", "save_run", "check_run_dir_target", "RUN_KINDS"]
 
@@ -142,7 +143,7 @@ def write_run_dir(out: str | Path, record: RunRecord) -> Path:
         manifest = {
             "format": RUN_FORMAT, "kind": record.kind, "title": scenario.title,
             "command": record.command, "reproduce": f"insilico reproduce {out}",
-            "scenario": {"file": "scenario.toml", "sha256": _sha(toml)},
+            "scenario": {"file": "scenario.toml", "sha256": sha256_bytes(toml.encode("utf-8"))},
             "settings": json_safe(record.settings), "seed": int(scenario.seed), "streams": STREAMS,
             "cohort": cohort_info,
             "generator": {"family": scenario.cohort.generator, "name": getattr(gen, "name", type(gen).__name__),
@@ -166,11 +167,6 @@ def write_run_dir(out: str | Path, record: RunRecord) -> Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def _sha(text: str) -> str:
-    from cohorts.provenance import sha256_bytes
-    return sha256_bytes(text.encode("utf-8"))
 
 
 def save_run(out: str | Path, *, kind: str, scenario, cohort, generator, result, started: datetime, command: str,

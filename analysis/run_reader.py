@@ -8,6 +8,7 @@ again; an uploaded cohort is read from the copy in ``inputs/`` and must have the
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tomllib
 from pathlib import Path
@@ -74,7 +75,12 @@ class RunDirectory:
         return p.read_text(encoding="utf-8")
 
     def scenario(self):
-        """The scenario as run: ``scenario.toml`` verbatim, cohort files from ``inputs/``, settings applied."""
+        """The scenario as run: ``scenario.toml`` verbatim, cohort files from ``inputs/``, settings applied
+        (parsed once per RunDirectory)."""
+        return self._scenario
+
+    @functools.cached_property
+    def _scenario(self):
         from trials.design import PowerSettings
         from trials.scenario import parse_scenario
 
@@ -164,6 +170,7 @@ def report_inputs(runs, *, author: str | None = None, title: str | None = None):
     sweep = next((r for r in runs if r.kind == "sweep"), None)
     size = next((r for r in runs if r.kind == "sample_size"), None)
     scenario = main.scenario()
+    size_summary = None if size is None else size.summary()
     ev = main.manifest.get("evaluation")
     return ReportInputs(
         title=title or scenario.title, cohort=main.cohort(), generator=main.generator(), design=scenario.design,
@@ -173,6 +180,6 @@ def report_inputs(runs, *, author: str | None = None, title: str | None = None):
         model_card=main.model_card(),
         sweep=None if sweep is None else sweep.sweep_table(),
         sweep_summary=None if sweep is None else sweep.summary(),
-        sample_size=None if size is None else size.summary(),
+        sample_size=size_summary,
         manifest=main.manifest,
-        **({} if size is None else {"target_power": float(size.summary()["target_power"])}))
+        **({} if size_summary is None else {"target_power": float(size_summary["target_power"])}))
