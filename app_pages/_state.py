@@ -268,6 +268,7 @@ def sidebar(slot=None):
     A page that changes the cohort or design after the top-of-page call passes that slot back to rewrite it.
     """
     adopt_finished_jobs()
+    first = slot is None
     slot = slot if slot is not None else st.sidebar.empty()
     ss = st.session_state
     cohort, design, settings = ss.get("cohort"), ss.get("design"), ss.get("settings")
@@ -288,6 +289,9 @@ def sidebar(slot=None):
     if job_running("power_job") or job_running("fit_job"):
         lines.append("_A computation is running in the background._")
     slot.caption("  \n".join(lines))
+    if first:
+        from app_pages._scenario_io import scenario_sidebar
+        scenario_sidebar()
     return slot
 
 

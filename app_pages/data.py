@@ -6,6 +6,7 @@ import hashlib
 
 import streamlit as st
 
+from app_pages._data_sources import BUILTIN, UPLOAD
 from app_pages._schema_editor import schema_editor
 from app_pages._state import show_error, sidebar, widget
 from cohorts.builtin import DEFAULT_BUILTIN, available_builtins, load_builtin
@@ -18,7 +19,6 @@ bar = sidebar()
 st.title("1 · Historical data")
 st.write("The cohort the generator learns from: control-arm or natural-history patients.")
 
-BUILTIN, UPLOAD = "Built-in reference cohort", "Upload CSV / Parquet"
 source = widget(st.radio, "Source", "data_source", BUILTIN, page="data", options=[BUILTIN, UPLOAD], horizontal=True)
 
 

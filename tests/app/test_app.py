@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app_pages._data_sources import UPLOAD
+
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TIMEOUT = 120
 
@@ -156,7 +158,7 @@ def test_scenario_download_reproduces_the_app_numbers(walked):
 
 def test_bad_upload_shows_error_not_exception():
     at = _new_app()
-    at.radio(key="w_data_data_source").set_value("Upload CSV / Parquet").run()
+    at.radio(key="w_data_data_source").set_value(UPLOAD).run()
     at.file_uploader[0].set_value(("broken.csv", b"id,x\n1,2\n2,\"3\n", "text/csv")).run()
     assert not at.exception, at.exception
     assert "broken.csv" in _texts(at.error)
@@ -165,7 +167,7 @@ def test_bad_upload_shows_error_not_exception():
 def test_upload_with_wrong_roles_shows_error():
     csv = (Path(__file__).resolve().parents[1] / "data" / "va_lung.csv").read_bytes()
     at = _new_app()
-    at.radio(key="w_data_data_source").set_value("Upload CSV / Parquet").run()
+    at.radio(key="w_data_data_source").set_value(UPLOAD).run()
     at.file_uploader[0].set_value(("va_lung.csv", csv, "text/csv")).run()
     assert not at.exception and not at.error, _texts(at.error)
     assert at.session_state["cohort"].schema.outcome.type == "tte"
