@@ -266,19 +266,17 @@ def load_generator_zip(data: bytes, *, schema=None) -> tuple[object, dict]:
 
 # ------------------------------------------------------------------------------ session (streamlit)
 def start_evaluation(cohort, name: str, seed: int, params: dict) -> None:
-    import streamlit as st
-
-    from app_pages._state import Job
-    st.session_state["eval_job"] = Job(lambda progress: run_evaluation(cohort, name, seed, params, progress),
-                                       label="Evaluating", key=evaluation_key(cohort, name, seed, params))
+    from app_pages._state import start_job
+    start_job("eval_job", lambda progress: run_evaluation(cohort, name, seed, params, progress),
+              label="Evaluating", key=evaluation_key(cohort, name, seed, params), kind="evaluate",
+              title=f"evaluate {name} on {cohort.name} (seed {seed})")
 
 
 def start_comparison(cohort, families: list[str], seed: int) -> None:
-    import streamlit as st
-
-    from app_pages._state import Job
-    st.session_state["compare_job"] = Job(lambda progress: run_comparison(cohort, list(families), seed, progress),
-                                          label="Comparing", key=(cohort.sha256, tuple(families), int(seed)))
+    from app_pages._state import start_job
+    start_job("compare_job", lambda progress: run_comparison(cohort, list(families), seed, progress),
+              label="Comparing", key=(cohort.sha256, tuple(families), int(seed)), kind="compare",
+              title=f"compare {', '.join(families)} on {cohort.name} (seed {seed})")
 
 
 def adopt_generator_jobs() -> bool:

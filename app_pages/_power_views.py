@@ -15,7 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._design_conduct import EFFECT_INPUTS, numbers
-from app_pages._state import Job, generator_meta, job_running, show_error, show_job, widget
+from app_pages._run_jobs import start_sweep
+from app_pages._state import job_running, show_error, show_job, widget
 
 P = "power"
 _OC_COLUMNS = ("estimand", "mean_estimate", "coverage", "expected_n", "expected_events", "expected_months")
@@ -157,31 +158,6 @@ def sweep_caveats(design) -> list[str]:
     return out
 
 
-def start_sweep(cohort, generator_name: str, scenario, grid) -> None:
-    """Run :func:`analysis.sweep.run_sweep` in a thread with the session's fitted generator (fitted first when
-    the session has none for this cohort, generator and seed), and write the run directory."""
-    from analysis.sweep import run_sweep
-    from analysis.workflow import fit_generator
-    from app_pages._state import _now, _run_context, _save_run
-    ss = st.session_state
-    fitted, params, scen, path, _ = _run_context(cohort, generator_name, scenario.design, scenario.power,
-                                                 scenario.seed, "sweep")
-
-    def work(progress):
-        started = _now()
-        gen = fitted
-        if gen is None:
-            progress(0.0, f"training generator {generator_name!r}")
-            gen = fit_generator(cohort, generator_name, seed=scenario.seed, **params)
-        res = run_sweep(scenario, grid, generator=gen, progress=progress)
-        _save_run(path, "sweep", scen, cohort, gen, res, started,
-                  {"seed": scenario.seed, "replicates": scenario.power.replicates}, None, progress,
-                  grid_text=grid.to_toml())
-        return res
-    meta = generator_meta(cohort, generator_name, scenario.seed)
-    ss["sweep_job"] = Job(work, label="Sweep", key=(*meta, scenario.design, scenario.power, grid))
-
-
 def _grid(design, settings, seed: int, cohort, generator_name: str, otype: str):
     """The grid widgets -> ``(scenario, grid)`` (:func:`analysis.sweep_grid.parse_grid` validates)."""
     from analysis.sweep_grid import parse_grid
@@ -227,7 +203,7 @@ def sweep_section(cohort, generator_name: str, design, settings, seed: int, busy
                        f"{2 * grid.n_cells * scenario.power.replicates:,} simulated trials, seed {seed}."
                        + ("".join(f" Note: {c}." for c in sweep_caveats(design))))
         st.button("Run sweep", disabled=grid is None or running or busy, on_click=start_sweep,
-                  args=(cohort, generator_name, scenario, grid), key="sweep_run")
+                  args=(cohort, generator_name, scenario, grid), key="w_power_sweep_run")
 
         @st.fragment(run_every=0.5 if running else None)
         def sweep_progress() -> None:

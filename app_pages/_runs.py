@@ -4,8 +4,8 @@ Each browser session has its own workspace folder, ``$INSILICO_WORKSPACE/<sessio
 system temporary folder's ``insilico-workspace``): ``uploads/`` holds the uploaded table and its schema as TOML
 (so a run's scenario names real files), ``runs/`` one run directory per finished run
 (:mod:`analysis.run_dir`), the same layout ``insilico power --out`` writes, so ``insilico report`` and
-``insilico reproduce`` work on them too. The token is random (``secrets.token_hex``), so one session cannot
-guess another's folder.
+``insilico reproduce`` work on them too; ``jobs/`` the status of every background job (:mod:`app_pages._jobs`).
+The folder's key is random (:mod:`app_pages._session`), so one session cannot guess another's folder.
 """
 
 from __future__ import annotations
@@ -19,18 +19,22 @@ from pathlib import Path
 
 import streamlit as st
 
-__all__ = ["workspace", "session_scenario", "new_run_path", "list_runs", "WORKSPACE_ENV"]
+__all__ = ["workspace", "workspace_root", "session_scenario", "new_run_path", "list_runs", "WORKSPACE_ENV"]
 
 WORKSPACE_ENV = "INSILICO_WORKSPACE"
 
 
+def workspace_root() -> Path:
+    """The folder holding every session's workspace (``$INSILICO_WORKSPACE`` or the temporary folder's
+    ``insilico-workspace``)."""
+    return Path(os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "insilico-workspace")
+
+
 def workspace() -> Path:
-    """This session's workspace folder (created)."""
-    ss = st.session_state
-    if "workspace_token" not in ss:
-        ss["workspace_token"] = secrets.token_hex(12)
-    root = Path(os.environ.get(WORKSPACE_ENV) or Path(tempfile.gettempdir()) / "insilico-workspace")
-    path = root / ss["workspace_token"]
+    """This session's workspace folder (created); its key comes from :func:`app_pages._session.begin_session`."""
+    from app_pages._session import begin_session
+    token = st.session_state.get("workspace_token") or begin_session()
+    path = workspace_root() / token
     (path / "runs").mkdir(parents=True, exist_ok=True)
     return path
 

@@ -15,13 +15,11 @@ Plain session keys (they survive page switches, unlike widget keys):
 
 from __future__ import annotations
 
-import threading
-import time
-import traceback
 from collections.abc import Callable
 
 import streamlit as st
 
+from app_pages._jobs import Job
 from cohorts.errors import WorkbenchError
 
 DEFAULT_SEED = 20261122
@@ -67,45 +65,15 @@ def show_error(exc: WorkbenchError) -> None:
 
 
 # -------------------------------------------------------------------------------------------- jobs
-class Job:
-    """``fn(progress)`` running in a daemon thread; ``progress(fraction, message)`` updates the job."""
-
-    def __init__(self, fn: Callable[[Callable[[float, str], None]], object], *, label: str, key=None):
-        self.label, self.key = label, key
-        self.fraction, self.message = 0.0, "starting"
-        self.result = None
-        self.error: WorkbenchError | None = None
-        self.exception: BaseException | None = None
-        self.traceback = ""
-        self.started, self.finished = time.time(), None
-        self.adopted = False
-        self._thread = threading.Thread(target=self._run, args=(fn,), name=f"job-{label}", daemon=True)
-        self._thread.start()
-
-    def progress(self, fraction: float, message: str) -> None:
-        self.fraction, self.message = min(max(float(fraction), 0.0), 1.0), message
-
-    def _run(self, fn) -> None:
-        try:
-            self.result = fn(self.progress)
-            self.fraction = 1.0
-        except WorkbenchError as exc:
-            self.error = exc
-        except Exception as exc:  # noqa: BLE001 - a bug: kept and shown with its traceback
-            self.exception, self.traceback = exc, traceback.format_exc()
-        finally:
-            self.finished = time.time()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def elapsed(self) -> float:
-        return (self.finished or time.time()) - self.started
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
+def start_job(name: str, fn: Callable, *, label: str, key=None, kind: str = "job", title: str = "",
+              run_path=None, scenario: str | None = None) -> Job:
+    """Start ``fn(progress)`` as a background :class:`~app_pages._jobs.Job` of this session's workspace and keep
+    it under ``session_state[name]`` (listed on the Runs page; it survives a refresh)."""
+    from app_pages._runs import workspace
+    job = Job(fn, label=label, key=key, kind=kind, title=title, folder=workspace(), run_path=run_path,
+              scenario=scenario)
+    st.session_state[name] = job
+    return job
 
 
 def job_running(name: str) -> bool:
@@ -113,17 +81,50 @@ def job_running(name: str) -> bool:
     return job is not None and job.running
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def progress_text(job) -> str:
+    """``Simulating: N = 120 (35 s, about 1 min 10 s left)``."""
+    eta = job.eta
+    left = "estimating the time left" if eta is None else f"about {duration(eta)} left"
+    what = "cancelling" if job.state == "cancelling" else job.message
+    return f"{job.label}: {what} ({duration(job.elapsed)}, {left})"
+
+
+def show_bug(exc: BaseException, what: str) -> None:
+    """An internal error: a plain sentence, the details folded away (for a bug report), never a bare traceback."""
+    st.error(f"Internal error while {what.lower()}: {type(exc).__name__}. This is a bug in the workbench, not a "
+             "problem with your input; your data and earlier results are kept. Please report it with the details "
+             "below.")
+    with st.expander("Technical details (for a bug report)"):
+        st.exception(exc)
+
+
 def show_job(name: str) -> None:
-    """Progress while running; the error (or the bug's traceback) once failed."""
+    """Progress with the time left and a Cancel button while running; the error once failed; a note once
+    cancelled."""
     job = st.session_state.get(name)
     if job is None:
         return
     if job.running:
-        st.progress(job.fraction, text=f"{job.label}: {job.message} ({job.elapsed:.0f} s)")
+        c1, c2 = st.columns([6, 1])
+        c1.progress(job.fraction, text=progress_text(job))
+        c2.button("Cancel", key=f"w_cancel_{name}_{job.id}", on_click=job.cancel, disabled=job.state != "running",
+                  help="Stops at the next progress step; nothing is written.")
+    elif job.state == "cancelled":
+        st.info(f"{job.label} was cancelled after {duration(job.elapsed)}; nothing was written.")
     elif job.error is not None:
         show_error(job.error)
     elif job.exception is not None:
-        st.exception(job.exception)
+        show_bug(job.exception, job.label)
 
 
 def adopt_finished_jobs() -> bool:
@@ -165,91 +166,9 @@ def start_fit(cohort, name: str, seed: int, params: dict | None = None) -> None:
     def work(progress):
         progress(0.0, f"training generator {name!r} on {cohort.n_patients:,} patients")
         return fit_generator(cohort, name, seed=seed, progress=progress, **params)
-    job = Job(work, label="Training", key=generator_meta(cohort, name, seed))
+    job = start_job("fit_job", work, label="Training", key=generator_meta(cohort, name, seed), kind="train",
+                    title=f"{name} generator on {cohort.name} (seed {seed})")
     job.params = params
-    st.session_state["fit_job"] = job
-
-
-def _run_context(cohort, generator_name: str, design, settings, seed: int, kind: str):
-    """(fitted generator or None, its hyperparameters, scenario, run directory path, evaluation or None) of a
-    run about to start, taken from the session before the background thread starts."""
-    from app_pages._runs import new_run_path, session_scenario
-    ss = st.session_state
-    meta = generator_meta(cohort, generator_name, seed)
-    fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
-    params = dict(ss.get("generator_params", {})) if fitted is not None else {}
-    title = f"{cohort.name}: {design.effect.describe()}, {design.endpoint.analysis} analysis"
-    scenario = session_scenario(cohort, generator_name, params, design, settings, seed, title)
-    from app_pages._generator_jobs import evaluation_key
-    ev = ss.get("evaluation")
-    evaluation = ev if ev is not None and ev.key == evaluation_key(cohort, generator_name, seed, params) else None
-    return fitted, params, scenario, new_run_path(kind), evaluation
-
-
-def _save_run(path, kind, scenario, cohort, generator, result, started, settings, evaluation, progress,
-              grid_text=None):
-    from analysis.run_dir import save_run
-    from analysis.workflow import evaluate_family
-    if evaluation is None and kind == "power":
-        progress(0.97, "evaluating the generator on held-out patients (for the report)")
-        ref = scenario.cohort
-        evaluation = evaluate_family(cohort, ref.generator, seed=scenario.seed, params=ref.generator_params)
-    progress(0.99, "writing the run directory")
-    return save_run(path, kind=kind, scenario=scenario, cohort=cohort, generator=generator, result=result,
-                    started=started, command=f"app: {kind.replace('_', '-')} run", settings=settings,
-                    evaluation=evaluation, grid_text=grid_text)
-
-
-def _now():
-    from datetime import datetime, timezone
-    return datetime.now(timezone.utc)
-
-
-def start_power(cohort, generator_name: str, design, settings, seed: int) -> None:
-    """Fit (unless the session's generator matches cohort, name and seed) then simulate power, in a thread, and
-    write the run directory (:mod:`app_pages._runs`)."""
-    from analysis.workflow import fit_generator, run_power
-    ss = st.session_state
-    fitted, params, scenario, path, evaluation = _run_context(cohort, generator_name, design, settings, seed,
-                                                              "power")
-
-    def work(progress):
-        started = _now()
-        gen = fitted
-        if gen is None:  # retrain with the family's defaults (what the scenario file then records)
-            progress(0.0, f"training generator {generator_name!r}")
-            gen = fit_generator(cohort, generator_name, seed=seed, **params)
-        result = run_power(gen, design, settings, seed=seed, progress=lambda f, m: progress(0.95 * f, m))
-        run_dir = _save_run(path, "power", scenario, cohort, gen, result, started,
-                            {"seed": seed, "replicates": settings.replicates}, evaluation, progress)
-        return gen, result, run_dir
-    ss["power_job"] = Job(work, label="Simulating", key=(*generator_meta(cohort, generator_name, seed), design,
-                                                         settings))
-
-
-def start_sample_size(cohort, generator_name: str, design, settings, seed: int, target: float) -> None:
-    """Fit (unless the session's generator matches) then search the smallest N reaching ``target``, in a thread
-    (:func:`analysis.workflow.run_sample_size`: the numbers of ``insilico sample-size`` for the same seed), and
-    write the run directory."""
-    from analysis.workflow import default_search_range, fit_generator, run_sample_size
-    ss = st.session_state
-    fitted, params, scenario, path, _ = _run_context(cohort, generator_name, design, settings, seed, "sample_size")
-    n_min, n_max = default_search_range(settings.n_total)
-
-    def work(progress):
-        started = _now()
-        gen = fitted
-        if gen is None:
-            progress(0.0, f"training generator {generator_name!r}")
-            gen = fit_generator(cohort, generator_name, seed=seed, **params)
-        progress(0.05, f"searching N for power {target:.0%}")
-        res = run_sample_size(gen, design, settings, seed=seed, target=target, n_min=n_min, n_max=n_max)
-        _save_run(path, "sample_size", scenario, cohort, gen, res, started,
-                  {"seed": seed, "replicates": settings.replicates, "target": float(target), "n_min": n_min,
-                   "n_max": n_max, "n_start": None}, None, progress)
-        return res
-    ss["sample_size_job"] = Job(work, label="Sample size", key=(*generator_meta(cohort, generator_name, seed),
-                                                                design, settings, float(target)))
 
 
 def current_power_key():
@@ -286,13 +205,33 @@ def sidebar(slot=None):
                      f"N = {', '.join(map(str, settings.n_total))}, {settings.replicates} replicates")
     else:
         lines.append("**Design:** not set")
-    if job_running("power_job") or job_running("fit_job"):
-        lines.append("_A computation is running in the background._")
     slot.caption("  \n".join(lines))
     if first:
+        sidebar_jobs()
         from app_pages._scenario_io import scenario_sidebar
         scenario_sidebar()
     return slot
+
+
+def sidebar_jobs() -> None:
+    """The workspace's running jobs in the sidebar, each with its progress, time left and a Cancel button,
+    refreshed every second; a full rerun once one of them ends (so the page shows its result)."""
+    from app_pages._jobs import jobs_in
+    from app_pages._runs import workspace
+    folder = workspace()
+    watched = [j for j in jobs_in(folder) if j.running]
+
+    @st.fragment(run_every=1.0 if watched else None)
+    def _jobs() -> None:
+        if any(not j.running for j in watched):
+            st.rerun()
+        for j in watched:
+            st.progress(j.fraction, text=progress_text(j))
+            st.button("Cancel", key=f"w_sidebar_cancel_{j.id}", on_click=j.cancel, disabled=j.state != "running")
+        if watched:
+            st.page_link("app_pages/runs.py", label="All runs of this workspace", icon=":material/history:")
+    with st.sidebar:
+        _jobs()
 
 
 def need(key: str, page: str, what: str) -> object:

@@ -7,8 +7,9 @@ import streamlit as st
 
 from analysis.plots import power_curve_figure
 from app_pages import _power_views as pv
+from app_pages._run_jobs import start_power, start_sample_size
 from app_pages._state import (DEFAULT_SEED, adopt_finished_jobs, current_power_key, form, job_running, need,
-                              show_job, sidebar, start_power, start_sample_size)
+                              show_job, sidebar)
 
 ss = st.session_state
 sidebar()
@@ -41,7 +42,7 @@ def progress() -> None:
 progress()
 with st.expander("Sample size for a target power (simulated search)"):
     s1, s2 = st.columns([1, 2])
-    target = s1.number_input("Target power", 0.5, 0.99, 0.8, 0.05, key="target_power")
+    target = s1.number_input("Target power", 0.5, 0.99, 0.8, 0.05, key="w_power_target")
     searching = job_running("sample_size_job")
     s2.button("Find N", disabled=searching or running, on_click=start_sample_size,
               args=(cohort, generator_name, design, settings, seed, float(target)))

@@ -203,7 +203,7 @@ def test_sample_size_search_equals_the_library_call():
     at.text_input(key="w_design_n_total").set_value("60, 120").run()
     at.number_input(key="w_design_replicates").set_value(100).run()
     _page(at, "power")
-    at.number_input(key="target_power").set_value(0.7).run()
+    at.number_input(key="w_power_target").set_value(0.7).run()
     at.button[1].click().run()
     assert not at.exception, at.exception
     _wait(at, "sample_size_job")

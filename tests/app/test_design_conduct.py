@@ -228,7 +228,7 @@ def test_power_with_looks_shows_the_look_table_and_the_sweep(als_generator):
     at.text_input(key="w_power_sweep_effects").set_value("15, 35").run()
     at.text_input(key="w_power_sweep_n").set_value("60").run()
     at.number_input(key="w_power_sweep_replicates").set_value(20).run()
-    _ok(at).button(key="sweep_run").click().run()
+    _ok(at).button(key="w_power_sweep_run").click().run()
     job = at.session_state["sweep_job"]
     job.join(TIMEOUT)
     assert job.error is None and job.exception is None, job.error or job.traceback
