@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 import streamlit as st
 
 from app_pages._state import show_error, widget
@@ -181,7 +182,7 @@ def conduct_inputs(cohort, arm_names: list[str], dropout: float, conduct: Conduc
     with st.expander("Enrollment and conduct"):
         _accrual(conduct)
         _randomization(cohort, baseline, conduct)
-        _eligibility(cohort.data[list(eligibility_columns(cohort.schema))].iloc[:0], conduct)
+        _eligibility(cohort, conduct)
         st.markdown("**Follow-up**")
         c1, c2 = st.columns(2)
         if otype in ("longitudinal", "tte") and widget(
@@ -259,7 +260,8 @@ def _randomization(cohort, baseline, conduct: Conduct) -> None:
     conduct.design["randomization"] = conduct.attempt(Randomization, method, **kwargs) or Randomization()
 
 
-def _eligibility(baseline, conduct: Conduct) -> None:
+def _eligibility(cohort, conduct: Conduct) -> None:
+    baseline = cohort.data[list(eligibility_columns(cohort.schema))].iloc[:0]
     st.markdown("**Eligibility and enrichment**")
     c1, c2 = st.columns(2)
     criteria = widget(c1.text_input, "Eligibility criteria", "eligibility", "", page=P,
@@ -276,6 +278,52 @@ def _eligibility(baseline, conduct: Conduct) -> None:
     problems += [p for e, _ in enrich for p in expression_problems(e, f"eligibility.enrich[{e!r}]", baseline)]
     if (crit or enrich) and conduct.check(problems):
         conduct.design["eligibility"] = conduct.attempt(Eligibility, crit, enrich)
+        if crit and conduct.design["eligibility"] is not None:
+            acceptance(cohort, crit)
+
+
+#: synthetic patients drawn for the live acceptance rate
+PREVIEW_PATIENTS = 2000
+
+
+def acceptance(cohort, criteria: str) -> None:
+    """The live acceptance rate of the criteria: on the historical patients and, when the session has a
+    generator trained on this cohort, on synthetic patients (the seed's draw, cached per criteria)."""
+    from trials.eligibility_preview import (cohort_eligibility_frame, preview_eligibility,
+                                            synthetic_eligibility_frame)
+    ss = st.session_state
+    previews = [conduct_preview(lambda: preview_eligibility(criteria, cohort_eligibility_frame(cohort),
+                                                            "historical patients"))]
+    gen, meta = ss.get("generator"), ss.get("generator_meta")
+    if gen is not None and meta and meta[0] == cohort.sha256:
+        key = (id(gen), criteria, int(ss.get("seed", 0)))
+        if ss.get("eligibility_preview", (None,))[0] != key:
+            rng = np.random.default_rng(int(ss.get("seed", 0)))
+            ss["eligibility_preview"] = (key, conduct_preview(lambda: preview_eligibility(
+                criteria, synthetic_eligibility_frame(gen, PREVIEW_PATIENTS, rng=rng), "synthetic patients")))
+        previews.append(ss["eligibility_preview"][1])
+    previews = [p for p in previews if p is not None]
+    if not previews:
+        return
+    text = "; ".join(p.sentence() for p in previews)
+    low = min(p.rate for p in previews)
+    (st.warning if low < 0.05 else st.caption)(f"Acceptance: {text}." + (
+        " Very few patients qualify: the simulation draws many candidates per enrolled patient and fails below "
+        "0.1 %." if low < 0.05 else ""))
+    first = previews[-1]
+    if first.clause_rates:
+        st.caption("Each condition alone: " + "; ".join(f"`{c}` {r:.0%}" for c, r in first.clause_rates))
+    for hint in first.hints:
+        st.warning(hint)
+
+
+def conduct_preview(fn):
+    """``fn()``, or None with the error shown inline (a criterion the data cannot evaluate)."""
+    try:
+        return fn()
+    except WorkbenchError as exc:
+        show_error(exc)
+        return None
 
 
 # -------------------------------------------------------------------------------------------------- looks

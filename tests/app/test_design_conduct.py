@@ -278,3 +278,26 @@ def test_multi_arm_and_hybrid_power_views(als_generator):
 def test_pages_stay_thin():
     for page in ("design.py", "power.py"):
         assert len((ROOT / "app_pages" / page).read_text().splitlines()) <= 150, page
+
+
+def test_eligibility_shows_the_live_acceptance_rate(als_generator):
+    """The Design page's acceptance rate equals the criteria evaluated on the historical patients (pandas masks)
+    and on the seed's draw of synthetic patients; a value that never occurs is pointed out."""
+    from app_pages._design_conduct import PREVIEW_PATIENTS
+    from trials.eligibility_preview import cohort_eligibility_frame, synthetic_eligibility_frame
+    cohort = load_builtin("als-natural-history")
+    at = _design_page({"generator": als_generator, "generator_meta": (cohort.sha256, "default", DEFAULT_SEED)})
+    _set(at, "text_input", "eligibility", "alsfrs_r >= 36 and site_of_onset == 'Bulbar'")
+    _ok(at)
+    f = cohort_eligibility_frame(cohort)
+    real = int(((f["alsfrs_r"] >= 36) & (f["site_of_onset"] == "Bulbar")).sum())
+    s = synthetic_eligibility_frame(als_generator, PREVIEW_PATIENTS, rng=np.random.default_rng(DEFAULT_SEED))
+    synth = int(((s["alsfrs_r"] >= 36) & (s["site_of_onset"] == "Bulbar")).sum())
+    text = "\n".join(str(c.value) for c in at.caption) + "\n".join(str(w.value) for w in at.warning)
+    assert f"{real / len(f):.1%} of 3,000 historical patients ({real:,})" in text
+    assert f"{synth / PREVIEW_PATIENTS:.1%} of 2,000 synthetic patients ({synth:,})" in text
+    assert "Each condition alone:" in text
+
+    _set(at, "text_input", "eligibility", "site_of_onset == 'bulbar'")     # a typo: nobody qualifies
+    warnings = "\n".join(str(w.value) for w in at.warning)
+    assert "0.0% of 3,000 historical patients" in warnings and "did you mean `Bulbar`" in warnings
