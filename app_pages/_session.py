@@ -51,8 +51,8 @@ def begin_session() -> str:
         asked = st.query_params.get(WS_PARAM)
         token = asked if is_token(asked) else secrets.token_hex(12)
         for key, value in recall_session(token).items():
-            if key not in ss:
-                ss[key] = value
+            if key not in ss:  # containers copied: two tabs on one workspace do not edit each other's form
+                ss[key] = type(value)(value) if isinstance(value, (dict, list, set)) else value
         ss["workspace_token"] = token
     if st.query_params.get(WS_PARAM) != token:
         st.query_params[WS_PARAM] = token
