@@ -189,9 +189,11 @@ def conduct_inputs(cohort, arm_names: list[str], dropout: float, conduct: Conduc
                 c1.checkbox, "Different dropout per arm", "arm_dropout_on", False, page=P,
                 help="Otherwise every arm loses the dropout per month set above."):
             cols = st.columns(len(arm_names))
-            conduct.arm_dropout = tuple(float(widget(
+            rates = tuple(float(widget(
                 col.number_input, f"Dropout per month, {name} (%)", f"arm_dropout_pct_{i}", dropout * 100, page=P,
                 min_value=0.0, max_value=99.0, step=0.5)) / 100 for i, (col, name) in enumerate(zip(cols, arm_names)))
+            # an arm at the overall rate has no dropout of its own (a sweep's dropout axis then moves it too)
+            conduct.arm_dropout = tuple(None if r == dropout else r for r in rates)
         if otype == "longitudinal":
             conduct.dropout["hazard_ratio_per_unit_change"] = float(widget(
                 c2.number_input, "Informative dropout: hazard ratio per unit change", "dropout_hr_per_unit", 1.0,

@@ -16,7 +16,7 @@ import streamlit as st
 
 from app_pages._design_conduct import EFFECT_INPUTS, numbers
 from app_pages._run_jobs import start_sweep
-from app_pages._state import job_running, show_error, show_job, widget
+from app_pages._state import generator_meta, job_running, show_error, show_job, widget
 
 P = "power"
 _OC_COLUMNS = ("estimand", "mean_estimate", "coverage", "expected_n", "expected_events", "expected_months")
@@ -210,6 +210,9 @@ def sweep_section(cohort, generator_name: str, design, settings, seed: int, busy
             show_job("sweep_job")
             job = st.session_state.get("sweep_job")
             if job is not None and not job.running and job.result is not None:
+                if grid is None or job.key != (*generator_meta(cohort, generator_name, seed), scenario.design,
+                                               scenario.power, grid):
+                    st.warning("This sweep is for an earlier design, grid, cohort or seed; run it again to update it.")
                 show_sweep(job.result)
         sweep_progress()
 

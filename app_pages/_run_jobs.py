@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._state import generator_meta, start_job
+from app_pages._design_form import form_params
+from app_pages._state import form, generator_meta, start_job
 
 __all__ = ["run_context", "save_run_dir", "scenario_text", "now", "start_power", "start_sample_size", "start_sweep"]
 
@@ -23,7 +24,8 @@ def run_context(cohort, generator_name: str, design, settings, seed: int, kind: 
     ss = st.session_state
     meta = generator_meta(cohort, generator_name, seed)
     fitted = ss.get("generator") if ss.get("generator_meta") == meta else None
-    params = dict(ss.get("generator_params", {})) if fitted is not None else {}
+    # without a matching fitted generator the run trains one with the Generator page's hyperparameters
+    params = dict(ss.get("generator_params", {})) if fitted is not None else form_params(generator_name, form())
     title = f"{cohort.name}: {design.effect.describe()}, {design.endpoint.analysis} analysis"
     scenario = session_scenario(cohort, generator_name, params, design, settings, seed, title)
     ev = ss.get("evaluation")
@@ -65,7 +67,7 @@ def start_power(cohort, generator_name: str, design, settings, seed: int) -> Non
     def work(progress):
         started = now()
         gen = fitted
-        if gen is None:  # retrain with the family's defaults (what the scenario file then records)
+        if gen is None:  # train with the form's hyperparameters (what the scenario file records)
             progress(0.0, f"training generator {generator_name!r}")
             gen = fit_generator(cohort, generator_name, seed=seed, **params)
         result = run_power(gen, design, settings, seed=seed, progress=lambda f, m: progress(0.95 * f, m))

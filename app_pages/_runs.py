@@ -39,7 +39,8 @@ def workspace() -> Path:
     return path
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
+    """A file name safe in the workspace (letters, digits, ``._-``; nothing else, no leading dot)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "data"
 
 
@@ -54,7 +55,7 @@ def session_scenario(cohort, generator_name: str, params: dict, design, settings
         upload = st.session_state.get("upload")
         folder = workspace() / "uploads"
         folder.mkdir(exist_ok=True)
-        name = _safe(upload[0] if upload else f"{cohort.name}.csv")
+        name = safe_name(upload[0] if upload else f"{cohort.name}.csv")
         data = folder / name
         if upload is not None:
             data.write_bytes(upload[1])

@@ -54,6 +54,8 @@ with st.expander("Sample size for a target power (simulated search)"):
         if job is None or job.running or job.result is None:
             return
         r, s = job.result, job.result.search
+        if job.key != (*(current_power_key() or ()), float(target)):
+            st.warning("This search is for an earlier design, cohort, seed or target; search again to update it.")
         if s.n_recommended is None:
             st.warning(f"No N up to {max(e.n_total for e in s.evaluations)} was shown to reach the target ({s.status}).")
         else:

@@ -214,3 +214,6 @@ def test_sample_size_search_equals_the_library_call():
     assert ui.to_json_dict() == ref.to_json_dict()
     assert f"**{ref.search.n_recommended}**" in _texts(at.success) or str(ref.search.n_recommended) in \
         _texts(at.success)
+    assert "earlier design" not in _texts(at.warning)
+    at.number_input(key="w_power_target").set_value(0.9).run()          # another target: the answer is stale
+    assert "This search is for an earlier design, cohort, seed or target" in _texts(at.warning)
