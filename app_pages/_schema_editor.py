@@ -1,24 +1,51 @@
-"""The column-roles editor of an uploaded table (used by the Data page)."""
+"""The column-roles editor of an uploaded table (used by the Data page).
+
+Each role is a widget remembered under ``form["schema.<tag>.<name>"]`` (``tag``: the first 10 hex digits of the
+upload's SHA-256), with ``name`` one of :data:`ROLE_NAMES`. :func:`preset` fills them from a
+:class:`~cohorts.schema.CohortSchema` (a schema TOML upload, or the PRO-ACT importer's schema) before the
+editor is drawn.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 
-from app_pages._state import widget
+from app_pages._state import form, widget
 from cohorts.errors import InvalidDataError
 from cohorts.schema import OUTCOME_TYPES, TIME_UNITS, CohortSchema
 
-_NONE = "(none)"
+__all__ = ["ROLE_NAMES", "preset", "role_values", "schema_editor"]
+
+ROLE_NAMES = ("id", "outcome_type", "time", "event", "value", "visit", "time_unit", "lower", "upper", "numeric",
+              "categorical")
+_BOUNDED = ("continuous", "longitudinal")
 
 
 def _guess(df: pd.DataFrame) -> dict:
     try:
         return CohortSchema.infer(df).to_dict()
     except InvalidDataError:
-        cols = list(df.columns)
+        cols = [str(c) for c in df.columns]
         return {"id": cols[0], "baseline": {"numeric": [], "categorical": []},
                 "outcome": {"type": "continuous", "value": cols[-1]}}
+
+
+def role_values(schema: CohortSchema) -> dict:
+    """The editor's widget values (by role name) that reproduce ``schema``; roles it does not use are None."""
+    out = schema.outcome
+    return {"id": schema.id, "outcome_type": out.type, "time": out.time, "event": out.event, "value": out.value,
+            "visit": out.visit, "time_unit": out.unit, "lower": out.lower, "upper": out.upper,
+            "numeric": list(schema.numeric), "categorical": list(schema.categorical)}
+
+
+def preset(tag: str, schema: CohortSchema) -> None:
+    """Make the editor of upload ``tag`` show ``schema`` on its next draw (call before :func:`schema_editor`)."""
+    store = form()
+    for name, value in role_values(schema).items():   # None: a role the outcome type does not use
+        full = f"schema.{tag}.{name}"
+        store[full] = value
+        st.session_state[f"w_data_{full}"] = value   # overrides the value the browser sends for the widget
 
 
 def schema_editor(df: pd.DataFrame, tag: str) -> dict:
@@ -50,6 +77,13 @@ def schema_editor(df: pd.DataFrame, tag: str) -> dict:
     if otype in ("tte", "longitudinal"):
         outcome["time_unit"] = w(c3.selectbox, "Time unit", "time_unit", g_out.get("time_unit") or
                                  ("days" if otype == "tte" else "months"), options=list(TIME_UNITS))
+    if otype in _BOUNDED:
+        b1, b2 = st.columns(2)
+        for col, key, label in ((b1, "lower", "Lowest possible value"), (b2, "upper", "Highest possible value")):
+            bound = w(col.number_input, f"{label} (optional)", key, g_out.get(key), value=None,
+                      help="Bounds of the outcome scale (e.g. ALSFRS-R 0 to 48): synthetic values stay inside")
+            if bound is not None:
+                outcome[key] = float(bound)
     taken = {pid, *(v for k, v in outcome.items() if k in ("time", "event", "value", "visit"))}
     free = [c for c in cols if c not in taken]
     numeric = w(st.multiselect, "Numeric baseline covariates", "numeric", guess["baseline"]["numeric"],

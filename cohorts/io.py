@@ -33,6 +33,7 @@ import io
 import os
 import re
 import struct
+import warnings
 from pathlib import Path
 from typing import IO
 
@@ -127,13 +128,18 @@ def _parse_table(raw: bytes, name: str) -> pd.DataFrame:
     return df
 
 
+# what reading damaged Parquet bytes raises (checked by fuzzing: a damaged pandas metadata block gives KeyError)
+_PARQUET_ERRORS = (ValueError, OSError, TypeError, KeyError, IndexError, NotImplementedError, EOFError,
+                   OverflowError)
+
+
 def _read_parquet(raw: bytes, name: str) -> pd.DataFrame:
     if not raw.startswith(_PARQUET_MAGIC):
         raise InvalidDataError("the file is named like Parquet but does not start with the Parquet marker "
                                "'PAR1'; export it again as Parquet, or rename a CSV file to .csv", source=name)
     try:
         return pd.read_parquet(io.BytesIO(raw))
-    except (ValueError, OSError, TypeError) as exc:  # pyarrow's ArrowInvalid / ArrowIOError derive from these
+    except _PARQUET_ERRORS as exc:  # pyarrow's ArrowInvalid / ArrowIOError / ArrowKeyError derive from these
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InvalidDataError(f"could not read the Parquet file ({reason}); it may be truncated or damaged: "
                                "export it again, or as CSV", source=name) from None
@@ -214,8 +220,10 @@ def _read_csv(raw: bytes, name: str) -> pd.DataFrame:
         raise InvalidDataError("the file is empty; export the table again with a header row", source=name)
     sep = _guess_delimiter(text)
     _check_header(text, sep, name)
-    try:
-        return pd.read_csv(io.StringIO(text), sep=sep)
+    try:  # index_col=False: rows longer than the header must not shift the columns into an index
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            df = pd.read_csv(io.StringIO(text), sep=sep, index_col=False)
     except pd.errors.EmptyDataError:
         raise InvalidDataError("the file has no header row or data; export the table again", source=name) from None
     except pd.errors.ParserError as exc:
@@ -223,6 +231,11 @@ def _read_csv(raw: bytes, name: str) -> pd.DataFrame:
     except ValueError as exc:
         raise InvalidDataError(f"could not read the CSV file ({str(exc).strip().splitlines()[0]}); export it "
                                "again as plain CSV", source=name) from None
+    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):  # extra values would be dropped
+        raise InvalidDataError(f"some data rows have more values than the header has column names "
+                               f"({len(df.columns)}); remove the extra delimiters at the end of those rows, or name "
+                               "every column in the header", source=name)
+    return df
 
 
 def _guess_delimiter(text: str) -> str:
@@ -235,7 +248,11 @@ def _guess_delimiter(text: str) -> str:
 
 def _check_header(text: str, sep: str, name: str) -> None:
     """Blank or repeated column names would be renamed silently by pandas ('age.1'): report them."""
-    header = next(csv.reader(io.StringIO(text.lstrip("\r\n")), delimiter=sep))
+    try:  # newline=None: a lone '\r' ends a line too (old Mac exports), as for pandas
+        header = next(csv.reader(io.StringIO(text.lstrip("\r\n"), newline=None), delimiter=sep))
+    except csv.Error as exc:
+        raise InvalidDataError(f"malformed CSV header ({exc}); check the quotes on the first line",
+                               source=name) from None
     names = [h.strip() for h in header]
     problems = [f"column {i} of the header has no name; give every column a name"
                 for i, h in enumerate(names, start=1) if not h]

@@ -42,6 +42,7 @@ import io
 import os
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +113,8 @@ def _files(source) -> tuple[dict[str, tuple[str, bytes]], str]:
         raise InvalidDataError(problems, source=label)
     try:
         return {t: (v[0][0], v[0][1]()) for t, v in found.items()}, label
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError, zlib.error) as exc:
+        # NotImplementedError: an unknown compression method; RuntimeError: an encrypted member
         raise InvalidDataError(f"a file in the archive cannot be read ({exc}); zip the folder again",
                                source=label) from None
 

@@ -165,6 +165,9 @@ class CohortSchema:
                 text = path.read_text(encoding="utf-8")
             except FileNotFoundError:
                 raise InvalidDataError(f"schema file not found: {path}; check the path", source=source) from None
+            except OSError as exc:  # a folder, no permission ...
+                raise InvalidDataError(f"cannot read the schema file {path} ({exc.strerror or exc}); give the path "
+                                       "of a .toml file", source=source) from None
             except UnicodeDecodeError as exc:
                 raise InvalidDataError(f"schema file is not UTF-8 text ({exc.reason} at byte {exc.start})",
                                        source=source) from None
