@@ -11,8 +11,9 @@ import streamlit as st
 from app_pages._jobs import jobs_in, read_statuses
 from app_pages._state import duration, progress_text
 
-STATE_ICONS = {"running": "⏳", "cancelling": "⏳", "finished": "✅", "failed": "❌", "cancelled": "⏹",
-               "interrupted": "⚠"}
+STATE_ICONS = {"running": ":material/hourglass_top:", "cancelling": ":material/hourglass_top:",
+               "finished": ":material/check_circle:", "failed": ":material/error:", "cancelled": ":material/cancel:",
+               "interrupted": ":material/warning:"}
 KIND_NAMES = {"train": "training", "evaluate": "evaluation", "compare": "comparison", "power": "power",
               "sample_size": "sample size", "sweep": "sweep"}
 
@@ -23,7 +24,7 @@ def status_frame(statuses) -> pd.DataFrame:
         "started (UTC)": [s.started.replace("T", " ").split("+")[0] for s in statuses],
         "kind": [KIND_NAMES.get(s.kind, s.kind) for s in statuses],
         "what": [s.title for s in statuses],
-        "status": [f"{STATE_ICONS.get(s.state, '')} {s.state}" for s in statuses],
+        "status": [s.state for s in statuses],
         "progress": [s.fraction for s in statuses],
         "time": [duration(s.elapsed_s) for s in statuses],
         "run directory": [s.run_dir or "" for s in statuses],
@@ -51,9 +52,9 @@ def runs_table(folder: Path) -> None:
         for s in statuses:
             if s.state == "running":
                 continue
-            label = f"{STATE_ICONS.get(s.state, '')} {s.started.replace('T', ' ').split('+')[0]} · " \
-                    f"{KIND_NAMES.get(s.kind, s.kind)} · {s.title}"
-            with st.expander(label):
+            label = f"{s.state} · {KIND_NAMES.get(s.kind, s.kind)} · {s.title} · " \
+                    f"started {s.started.replace('T', ' ').split('+')[0]} UTC"
+            with st.expander(label, icon=STATE_ICONS.get(s.state)):
                 if s.error:
                     st.error(s.error)
                 if s.state == "interrupted":
