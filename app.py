@@ -4,11 +4,13 @@ Every run starts by finding the session's workspace (kept in the address, so a r
 whatever happened, by keeping the session's values for a refresh (:mod:`app_pages._session`).
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages._session import begin_session, page_guard
 
-st.set_page_config(page_title="In-silico trial workbench", page_icon=":material/science:", layout="wide")
+st.set_page_config(page_title="In-silico trial workbench", page_icon=str(Path(__file__).parent / "app_pages" / "icon.png"), layout="wide")
 begin_session()
 pg = st.navigation([
     st.Page("app_pages/data.py", title="Data", icon=":material/table:", default=True),
