@@ -21,5 +21,5 @@ pg = st.navigation([
     st.Page("app_pages/report.py", title="Report", icon=":material/description:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"),
 ])
-with page_guard(pg.title):
+with page_guard(getattr(pg, "title", None) or "app"):  # no title outside a browser session
     pg.run()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from pathlib import PurePosixPath, PureWindowsPath
@@ -208,13 +207,8 @@ def schema_from_upload(name: str, data: bytes, columns) -> CohortSchema:
     except UnicodeDecodeError as exc:
         raise InvalidDataError(f"the schema file is not UTF-8 text (byte {exc.start}); save it as UTF-8",
                                source=source) from None
-    try:
-        d = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InvalidDataError(f"not valid TOML: {exc}; a schema looks like: id = \"patient_id\", then "
-                               "[baseline] numeric = [...] categorical = [...], then [outcome] type = ...",
-                               source=source) from None
-    schema = CohortSchema.from_dict(d, source=source)
+    schema = CohortSchema.from_toml_text(text, source=source, hint="; a schema looks like: id = \"patient_id\", then "
+                                         "[baseline] numeric = [...] categorical = [...], then [outcome] type = ...")
     cols = [str(c) for c in columns]
     missing = [c for c in schema.columns if c not in cols]
     if missing:

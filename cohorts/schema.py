@@ -171,10 +171,15 @@ class CohortSchema:
             except UnicodeDecodeError as exc:
                 raise InvalidDataError(f"schema file is not UTF-8 text ({exc.reason} at byte {exc.start})",
                                        source=source) from None
+        return cls.from_toml_text(text, source=source)
+
+    @classmethod
+    def from_toml_text(cls, text: str, *, source: str = "schema text", hint: str = "") -> "CohortSchema":
+        """Read a schema from TOML text; ``hint`` follows the TOML parser's message when the text is not TOML."""
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise InvalidDataError(f"not valid TOML: {exc}", source=source) from None
+            raise InvalidDataError(f"not valid TOML: {exc}{hint}", source=source) from None
         return cls.from_dict(d, source=source)
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,73 +11,45 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from app_support import new_app, page, texts, wait_job
 from streamlit.testing.v1 import AppTest
 
 from app_pages._data_sources import UPLOAD
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-TIMEOUT = 120
-
-
-def _new_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _wait(at: AppTest, job_key: str) -> None:
-    job = at.session_state[job_key]
-    job.join(TIMEOUT)
-    assert not job.running, f"{job_key} did not finish in {TIMEOUT} s"
-    assert job.error is None and job.exception is None, job.error or job.traceback
-    at.run()
-    assert not at.exception, at.exception
-
-
-def _texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
-def _page(at: AppTest, name: str) -> AppTest:
-    at.switch_page(f"app_pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
 
 
 @pytest.fixture(scope="module")
 def walked() -> AppTest:
     """The app after a whole walk on the built-in ALS cohort with a small power run."""
-    at = _new_app()
+    at = new_app()
     # Data: the default built-in cohort, labelled as simulated
     assert at.session_state["cohort"].name == "als-natural-history"
-    assert "not patient data" in _texts(at.warning)
+    assert "not patient data" in texts(at.warning)
     assert at.metric[0].value == "3,000"
 
     # Generator: train in the background, then the validation figures
-    _page(at, "generator")
+    page(at, "generator")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    _wait(at, "fit_job")
+    wait_job(at, "fit_job")
     assert at.session_state["generator"].is_fitted
-    assert "trained" in _texts(at.success)
+    assert "trained" in texts(at.success)
     assert len(at.tabs) == 2
 
     # Design: small run
-    _page(at, "design")
+    page(at, "design")
     at.text_input(key="w_design_n_total").set_value("60, 120").run()
     at.number_input(key="w_design_replicates").set_value(50).run()
     at.text_input(key="w_design_visits_months").set_value("0, 2, 4, 6").run()
-    assert not at.exception and not at.error, _texts(at.error)
+    assert not at.exception and not at.error, texts(at.error)
     assert at.session_state["settings"].n_total == (60, 120)
 
     # Power: start, switch page while it runs, come back
-    _page(at, "power")
+    page(at, "power")
     at.button[0].click().run()
     assert not at.exception, at.exception
-    _page(at, "design")
-    _page(at, "power")
-    _wait(at, "power_job")
+    page(at, "design")
+    page(at, "power")
+    wait_job(at, "power_job")
     return at
 
 
@@ -98,19 +70,19 @@ def test_power_results_shown(walked):
 def test_page_switch_keeps_design(walked):
     at = walked
     design = at.session_state["design"]
-    _page(at, "data")
-    _page(at, "design")
+    page(at, "data")
+    page(at, "design")
     assert at.text_input(key="w_design_n_total").value == "60, 120"
     assert at.number_input(key="w_design_replicates").value == 50
     assert at.text_input(key="w_design_visits_months").value == "0, 2, 4, 6"
     assert at.session_state["design"] == design
-    assert "Design:** slope" in _texts(at.sidebar.caption)
+    assert "Design:** slope" in texts(at.sidebar.caption)
 
 
 def test_report_page(walked):
     """The power run wrote a run directory in the session's workspace; the Report page builds from it."""
     from analysis.run_reader import open_run_dir
-    at = _page(walked, "report")
+    at = page(walked, "report")
     assert not at.exception, at.exception
     run = open_run_dir(at.session_state["power_run_dir"])
     assert run.kind == "power" and run.verify() == []
@@ -121,13 +93,13 @@ def test_report_page(walked):
     result = at.session_state["power_result"]
     assert str(result.seed) in html and at.session_state["cohort"].sha256 in html
     assert html.count("plotly.js v") == 1
-    assert 'builtin = "als-natural-history"' in _texts(at.code)
+    assert 'builtin = "als-natural-history"' in texts(at.code)
     np.testing.assert_array_equal(run.power_result().power, result.power)
 
 
 def test_report_page_builds_the_pdf(walked):
     from analysis.report_pdf import pdf_renderer_problem
-    at = _page(walked, "report")
+    at = page(walked, "report")
     if pdf_renderer_problem() is not None and not os.environ.get("INSILICO_REQUIRE_BROWSER"):
         pytest.skip(pdf_renderer_problem())
     next(b for b in at.button if b.label == "Build the PDF").click().run(timeout=120)
@@ -145,7 +117,7 @@ def test_scenario_download_reproduces_the_app_numbers(walked):
     from analysis.workflow import run_power
     from trials.scenario import parse_scenario_text
 
-    at = _page(walked, "report")
+    at = page(walked, "report")
     toml = next(c.value for c in at.code if "[cohort]" in c.value)
     scenario = parse_scenario_text(toml)
     ui = at.session_state["power_result"]
@@ -157,31 +129,31 @@ def test_scenario_download_reproduces_the_app_numbers(walked):
 
 
 def test_bad_upload_shows_error_not_exception():
-    at = _new_app()
+    at = new_app()
     at.radio(key="w_data_data_source").set_value(UPLOAD).run()
     at.file_uploader[0].set_value(("broken.csv", b"id,x\n1,2\n2,\"3\n", "text/csv")).run()
     assert not at.exception, at.exception
-    assert "broken.csv" in _texts(at.error)
+    assert "broken.csv" in texts(at.error)
 
 
 def test_upload_with_wrong_roles_shows_error():
     csv = (Path(__file__).resolve().parents[1] / "data" / "va_lung.csv").read_bytes()
-    at = _new_app()
+    at = new_app()
     at.radio(key="w_data_data_source").set_value(UPLOAD).run()
     at.file_uploader[0].set_value(("va_lung.csv", csv, "text/csv")).run()
-    assert not at.exception and not at.error, _texts(at.error)
+    assert not at.exception and not at.error, texts(at.error)
     assert at.session_state["cohort"].schema.outcome.type == "tte"
     # an event column that is not 0/1 is reported inline
     event_box = next(s for s in at.selectbox if s.label.startswith("Event column"))
     event_box.set_value("Celltype").run()
     assert not at.exception, at.exception
-    assert "Celltype" in _texts(at.error)
+    assert "Celltype" in texts(at.error)
 
 
 def test_design_effect_modifiers_and_a_bad_subgroup():
     """The Design page's effect modifiers reach the design; a bad subgroup expression is an inline error."""
-    at = _new_app()
-    _page(at, "design")
+    at = new_app()
+    page(at, "design")
     at.number_input(key="w_design_responder_pct").set_value(60.0).run()
     at.text_input(key="w_design_effect_subgroup").set_value("age < 60").run()
     assert not at.exception and not at.error
@@ -198,22 +170,22 @@ def test_sample_size_search_equals_the_library_call():
     numbers `insilico sample-size` prints for the same scenario)."""
     from analysis.workflow import fit_generator, run_sample_size
 
-    at = _new_app()
-    _page(at, "design")
+    at = new_app()
+    page(at, "design")
     at.text_input(key="w_design_n_total").set_value("60, 120").run()
     at.number_input(key="w_design_replicates").set_value(100).run()
-    _page(at, "power")
+    page(at, "power")
     at.number_input(key="w_power_target").set_value(0.7).run()
     at.button[1].click().run()
     assert not at.exception, at.exception
-    _wait(at, "sample_size_job")
+    wait_job(at, "sample_size_job")
     ui = at.session_state["sample_size_job"].result
     ss = at.session_state
     gen = fit_generator(ss["cohort"], "default", seed=ss["seed"])
     ref = run_sample_size(gen, ss["design"], ss["settings"], seed=ss["seed"], target=0.7)
     assert ui.to_json_dict() == ref.to_json_dict()
-    assert f"**{ref.search.n_recommended}**" in _texts(at.success) or str(ref.search.n_recommended) in \
-        _texts(at.success)
-    assert "earlier design" not in _texts(at.warning)
+    assert f"**{ref.search.n_recommended}**" in texts(at.success) or str(ref.search.n_recommended) in \
+        texts(at.success)
+    assert "earlier design" not in texts(at.warning)
     at.number_input(key="w_power_target").set_value(0.9).run()          # another target: the answer is stale
-    assert "This search is for an earlier design, cohort, seed or target" in _texts(at.warning)
+    assert "This search is for an earlier design, cohort, seed or target" in texts(at.warning)

@@ -9,16 +9,15 @@ written, only their bare names inside the session's workspace ``uploads/`` folde
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import copy
 import os
-import secrets
 import sys
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from app_support import new_app, page, texts
 from streamlit.testing.v1 import AppTest
 
 from app_pages._data_sources import BUILTIN, UPLOAD
@@ -36,11 +35,9 @@ from app_pages._scenario_state import (
 from trials.scenario import load_scenario, parse_scenario_text
 
 ROOT = Path(__file__).resolve().parents[2]
-APP = str(ROOT / "app.py")
 EXAMPLES = ROOT / "examples"
 VA_CSV = ROOT / "tests" / "data" / "va_lung.csv"
 VA_SCHEMA = EXAMPLES / "va_lung_schema.toml"
-TIMEOUT = 60
 MISSING = "upload it (and its schema) on the Data page first, then upload the scenario again"
 
 
@@ -49,25 +46,6 @@ def _scenario_examples() -> list[Path]:
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-def _new_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, at.exception
-    if "workspace_token" not in at.session_state:   # a workspace of its own (the app makes one on demand)
-        at.session_state["workspace_token"] = secrets.token_hex(12)
-    return at
-
-
-def _page(at: AppTest, name: str) -> AppTest:
-    at.switch_page(f"app_pages/{name}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def _texts(elements) -> str:
-    return "\n".join(str(e.value) for e in elements)
-
-
 def _upload(at: AppTest, text: str | bytes, name: str = "scenario.toml") -> AppTest:
     raw = text.encode("utf-8") if isinstance(text, str) else text
     uploader = next(u for u in at.sidebar.get("file_uploader") if u.key == UPLOAD_KEY)
@@ -100,8 +78,8 @@ def _va_upload_text(effect: str = "{ hazard_ratio = 0.7 }") -> str:
 
 def _assert_design_page_matches(at: AppTest, scenario, design=None) -> None:
     """The Design page, rebuilt from the restored widgets, gives the scenario's design, settings and seed."""
-    _page(at, "design")
-    assert not at.error, _texts(at.error)
+    page(at, "design")
+    assert not at.error, texts(at.error)
     ss = at.session_state
     assert ss["design"] == (scenario.design if design is None else design)
     assert ss["settings"] == scenario.power
@@ -116,15 +94,15 @@ def _assert_design_page_matches(at: AppTest, scenario, design=None) -> None:
 def test_example_round_trip(path):
     text = path.read_text(encoding="utf-8")
     scenario = parse_scenario_text(text)
-    at = _upload(_new_app(), text, path.name)
-    assert not at.error, _texts(at.error)
-    assert "Restored" in _texts(at.sidebar.success)
+    at = _upload(new_app(timeout=60), text, path.name)
+    assert not at.error, texts(at.error)
+    assert "Restored" in texts(at.sidebar.success)
     ss = at.session_state
     assert ss["form"]["data_source"] == BUILTIN and ss["form"]["builtin"] == scenario.cohort.builtin
     assert ss["cohort"].name == scenario.cohort.builtin
     assert ss["design"] == scenario.design and ss["settings"] == scenario.power and ss["seed"] == scenario.seed
     _assert_design_page_matches(at, scenario)
-    _page(at, "generator")
+    page(at, "generator")
     assert at.selectbox(key="w_generator_generator_name").value == scenario.cohort.generator
     assert at.number_input(key="w_generator_seed").value == scenario.seed
 
@@ -138,9 +116,9 @@ def test_an_arm_dropout_equal_to_the_overall_one_is_shown_as_none_of_its_own():
     explicit = replace(scenario.design, arms=tuple(a if a.dropout_per_month is not None
                                                    else replace(a, dropout_per_month=p) for a in scenario.design.arms))
     from trials.scenario import Scenario, scenario_to_toml
-    at = _upload(_new_app(), scenario_to_toml(Scenario(title="t", seed=scenario.seed, cohort=scenario.cohort,
+    at = _upload(new_app(timeout=60), scenario_to_toml(Scenario(title="t", seed=scenario.seed, cohort=scenario.cohort,
                                                        design=explicit, power=scenario.power)))
-    assert f"equals dropout.per_month ({p:g})" in _texts(at.sidebar.caption)
+    assert f"equals dropout.per_month ({p:g})" in texts(at.sidebar.caption)
     written, _ = page_design(explicit)
     assert written == scenario.design and written.dropout_hazards() == explicit.dropout_hazards()
     _assert_design_page_matches(at, scenario, design=written)
@@ -150,20 +128,20 @@ def test_uploaded_cohort_round_trip():
     """A scenario naming data files: found by name in the workspace's uploads folder, restored as an upload (the
     Data page rebuilds the very cohort from the restored column roles, so the design stays)."""
     text = _va_upload_text("{ hazard_ratio = 0.6, delay = 30, subgroup = \"Age_in_years < 60\" }")
-    at = _new_app()
+    at = new_app(timeout=60)
     folder = _uploads(at)
     (folder / "va_lung.csv").write_bytes(VA_CSV.read_bytes())
     (folder / "va_lung.schema.toml").write_bytes(VA_SCHEMA.read_bytes())
     _upload(at, text)
-    assert not at.error, _texts(at.error)
+    assert not at.error, texts(at.error)
     ss = at.session_state
     assert ss["upload"] == ("va_lung.csv", VA_CSV.read_bytes())
     assert ss["form"]["data_source"] == UPLOAD
     scenario = parse_scenario_text(text, base_dir=folder)
     _assert_design_page_matches(at, scenario)
     sha = ss["cohort"].sha256
-    _page(at, "data")
-    assert not at.error, _texts(at.error)
+    page(at, "data")
+    assert not at.error, texts(at.error)
     assert at.radio(key="w_data_data_source").value == UPLOAD
     assert at.selectbox(key=next(k for k in ss if k.endswith(".time"))).value == "time_days"
     assert ss["cohort"].sha256 == sha and ss["design"] == scenario.design   # the Data page kept cohort and design
@@ -180,7 +158,7 @@ def test_va_lung_example_from_data_files(tmp_path):
     """examples/va_lung_tte.toml with the table and schema files (put into the workspace first): the same design;
     and the downloaded scenario, saved beside the two files, is what ``insilico power`` reads."""
     text = _va_upload_text()
-    at = _new_app()
+    at = new_app(timeout=60)
     folder = _uploads(at)
     (folder / "va_lung.csv").write_bytes(VA_CSV.read_bytes())
     (folder / "va_lung.schema.toml").write_bytes(VA_SCHEMA.read_bytes())
@@ -199,23 +177,23 @@ def test_va_lung_example_from_data_files(tmp_path):
 
 def test_data_page_upload_then_scenario():
     """The table uploaded on the Data page (no schema file in the session): its column roles are used, said so."""
-    at = _new_app()
+    at = new_app(timeout=60)
     at.radio(key="w_data_data_source").set_value(UPLOAD).run()
     at.file_uploader(key="w_data_upload").set_value(("va_lung.csv", VA_CSV.read_bytes(), "text/csv")).run()
-    assert not at.exception and not at.error, _texts(at.error)
+    assert not at.exception and not at.error, texts(at.error)
     _upload(at, _va_upload_text())
-    assert not at.error, _texts(at.error)
-    assert "column roles set on the Data page" in _texts(at.sidebar.caption)
+    assert not at.error, texts(at.error)
+    assert "column roles set on the Data page" in texts(at.sidebar.caption)
     scenario = parse_scenario_text(_va_upload_text(), base_dir=_uploads(at))
     _assert_design_page_matches(at, scenario)
 
 
 def test_download_after_ui_edits_round_trips():
-    at = _new_app()
-    _page(at, "generator")
+    at = new_app(timeout=60)
+    page(at, "generator")
     at.number_input(key="w_generator_hp_default_copula_shrinkage").set_value(0.1).run()
     at.number_input(key="w_generator_seed").set_value(7).run()
-    _page(at, "design")
+    page(at, "design")
     edits = [("number_input", "treatment_alloc", 2.0), ("number_input", "slope_reduction_pct", 29.0),
              ("number_input", "responder_pct", 80.0), ("text_input", "effect_subgroup", "age < 65"),
              ("text_input", "visits_months", "0, 2, 4, 6"), ("number_input", "dropout_pct", 3.0),
@@ -227,7 +205,7 @@ def test_download_after_ui_edits_round_trips():
              ("number_input", "alpha", 0.025)]
     for kind, name, value in edits:
         getattr(at, kind)(key=f"w_design_{name}").set_value(value).run()
-        assert not at.exception and not at.error, (name, _texts(at.error))
+        assert not at.exception and not at.error, (name, texts(at.error))
     ss = at.session_state
     design, settings = ss["design"], ss["settings"]
     assert design.looks is not None and design.eligibility is not None and design.accrual is not None
@@ -241,12 +219,12 @@ def test_download_after_ui_edits_round_trips():
     assert scenario.design == design and scenario.power == settings and scenario.seed == 7
     assert scenario.cohort.builtin == "als-natural-history" and scenario.cohort.generator_params == params
 
-    fresh = _upload(_new_app(), files.toml, files.name)
-    assert not fresh.error, _texts(fresh.error)
+    fresh = _upload(new_app(timeout=60), files.toml, files.name)
+    assert not fresh.error, texts(fresh.error)
     _assert_design_page_matches(fresh, scenario)
     assert fresh.checkbox(key="w_design_looks_on").value is True
     assert fresh.text_area(key="w_design_enrichment").value == "site_of_onset == 'Bulbar' : 2.0"
-    _page(fresh, "generator")
+    page(fresh, "generator")
     assert fresh.number_input(key="w_generator_hp_default_copula_shrinkage").value == 0.1
     assert fresh.number_input(key="w_generator_seed").value == 7
 
@@ -254,11 +232,11 @@ def test_download_after_ui_edits_round_trips():
 def test_a_restored_file_is_applied_once():
     """Reruns and page switches keep later edits; uploading the file again applies it again."""
     text = (EXAMPLES / "als_slope.toml").read_text(encoding="utf-8")
-    at = _upload(_new_app(), text)
-    _page(at, "design")
+    at = _upload(new_app(timeout=60), text)
+    page(at, "design")
     at.text_input(key="w_design_n_total").set_value("70").run()
-    _page(at, "data")
-    _page(at, "design")
+    page(at, "data")
+    page(at, "design")
     assert at.text_input(key="w_design_n_total").value == "70"
     assert at.session_state["settings"].n_total == (70,)
     _upload(at, text)
@@ -284,12 +262,12 @@ BAD = {"syntax": ("title = \"x\nseed = 1\n", "not valid TOML"),
 @pytest.mark.parametrize("case", list(BAD))
 def test_invalid_scenario_is_an_inline_error_and_changes_nothing(case):
     text, message = BAD[case]
-    at = _page(_new_app(), "design")
+    at = page(new_app(timeout=60), "design")
     before = _state(at)
     _upload(at, text)
-    assert message in _texts(at.sidebar.error)
+    assert message in texts(at.sidebar.error)
     if case == "not showable":
-        assert "power.replicates: the Design page takes 10 to 100000" in _texts(at.sidebar.error)
+        assert "power.replicates: the Design page takes 10 to 100000" in texts(at.sidebar.error)
     assert not at.sidebar.success
     assert _state(at) == before
 
@@ -298,7 +276,7 @@ def test_invalid_scenario_is_an_inline_error_and_changes_nothing(case):
 def test_data_paths_outside_the_workspace_are_never_used(where, tmp_path):
     """A scenario naming a real, valid table outside the workspace (another session's folder, any path) is
     refused: only the bare name is looked up in this session's uploads folder."""
-    at = _new_app()
+    at = new_app(timeout=60)
     other = _uploads(at).parents[1] / "other"   # a neighbouring workspace: root/other
     for folder in (tmp_path, other):
         folder.mkdir(exist_ok=True)
@@ -311,7 +289,7 @@ def test_data_paths_outside_the_workspace_are_never_used(where, tmp_path):
         'schema = "va_lung.schema.toml"', f'schema = "{schema}"')
     before = _state(at)
     _upload(at, text)
-    assert f"This scenario uses the uploaded file {name}: {MISSING}" in _texts(at.sidebar.warning)
+    assert f"This scenario uses the uploaded file {name}: {MISSING}" in texts(at.sidebar.warning)
     assert not at.sidebar.success and not at.sidebar.error
     assert _state(at) == before and before["cohort"][0] == "als-natural-history"
 

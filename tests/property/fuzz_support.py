@@ -71,26 +71,33 @@ def at_path(root, path):
     return root
 
 
-@st.composite
-def mutated_scenarios(draw) -> str:
-    name = draw(st.sampled_from(sorted(SCENARIOS)))
-    d = tomllib.loads(SCENARIOS[name])
+def mutate(draw, d: dict, ops=("delete", "rename", "replace", "replace", "number")) -> dict:
+    """Apply 1 to 3 random edits to the nested dict ``d`` in place: delete a key, rename it, replace its value
+    (any value or a nasty number), or ``duplicate`` a list's first item (a column with two roles)."""
     for _ in range(draw(st.integers(1, 3))):
         paths = list(paths_of(d))
         if not paths:
             break
         path, key = draw(st.sampled_from(paths))
         parent = at_path(d, path)
-        op = draw(st.sampled_from(["delete", "rename", "replace", "replace", "number"]))
+        op = draw(st.sampled_from(list(ops)))
         if op == "delete":
             del parent[key]
         elif op == "rename" and isinstance(parent, dict):
             parent[draw(keys)] = parent.pop(key)
         elif op == "number":
             parent[key] = draw(st.sampled_from(NASTY_NUMBERS))
+        elif op == "duplicate" and isinstance(parent, list) and parent:
+            parent.append(parent[0])
         else:
             parent[key] = draw(values)
-    return toml_dumps(d)
+    return d
+
+
+@st.composite
+def mutated_scenarios(draw) -> str:
+    name = draw(st.sampled_from(sorted(SCENARIOS)))
+    return toml_dumps(mutate(draw, tomllib.loads(SCENARIOS[name])))
 
 
 @st.composite

@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from fuzz_support import NASTY_NUMBERS, at_path, keys, paths_of, toml_dumps, values
+from fuzz_support import mutate, toml_dumps, values
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,24 +28,7 @@ FUZZ = settings(max_examples=150, deadline=None, derandomize=True, suppress_heal
 @st.composite
 def mutated_schemas(draw) -> dict:
     d = tomllib.loads(toml_dumps(draw(st.sampled_from(SEEDS))))   # a deep copy
-    for _ in range(draw(st.integers(1, 3))):
-        paths = list(paths_of(d))
-        if not paths:
-            break
-        path, key = draw(st.sampled_from(paths))
-        parent = at_path(d, path)
-        op = draw(st.sampled_from(["delete", "rename", "replace", "number", "duplicate"]))
-        if op == "delete":
-            del parent[key]
-        elif op == "rename" and isinstance(parent, dict):
-            parent[draw(keys)] = parent.pop(key)
-        elif op == "number":
-            parent[key] = draw(st.sampled_from(NASTY_NUMBERS))
-        elif op == "duplicate" and isinstance(parent, list) and parent:
-            parent.append(parent[0])            # a column with two roles
-        else:
-            parent[key] = draw(values)
-    return d
+    return mutate(draw, d, ("delete", "rename", "replace", "number", "duplicate"))
 
 
 def _only_workbench_errors(fn) -> None:
