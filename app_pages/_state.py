@@ -8,9 +8,16 @@ Plain session keys (they survive page switches, unlike widget keys):
   model card when the generator was loaded from a file, else absent);
 * ``design``, ``settings``, ``seed``: the current design, power settings and seed (set by the Design page);
 * ``form``: every widget's last value, so a page shows what the user entered when they come back;
-* ``fit_job``, ``power_job``: :class:`Job` objects running in background threads;
+* ``fit_job``, ``power_job``, ``sample_size_job``, ``sweep_job`` (and ``eval_job``, ``compare_job``):
+  :class:`~app_pages._jobs.Job` objects running in background threads (started by :func:`start_job`, listed on
+  the Runs page, cancellable);
 * ``power_result`` and ``power_key``: the last finished power run and what it was computed for;
-  ``power_run_dir``: its run directory (every run is written to the session's workspace, :mod:`app_pages._runs`).
+  ``power_run_dir``: its run directory (every run is written to the session's workspace, :mod:`app_pages._runs`);
+* ``workspace_token``: the workspace key, also in the address (:mod:`app_pages._session`);
+* ``eligibility_preview`` (the Design page's synthetic acceptance rate, cached), ``proact_import`` and
+  ``schema_applied`` (the Data page's PRO-ACT import and schema-file upload, applied once).
+
+Widget keys start with ``w_``; every other key is kept for a browser refresh (:mod:`app_pages._session`).
 """
 
 from __future__ import annotations
