@@ -141,7 +141,7 @@ def adopt_finished_jobs() -> bool:
     fit = ss.get("fit_job")
     if fit is not None and not fit.running and not fit.adopted:
         fit.adopted = True
-        if fit.result is not None:
+        if fit.result is not None and fits_session_cohort(fit.result):
             ss["generator"], ss["generator_meta"] = fit.result, fit.key
             ss["generator_params"] = dict(getattr(fit, "params", {}))
             ss.pop("generator_card", None)
@@ -153,12 +153,20 @@ def adopt_finished_jobs() -> bool:
             generator, result, run_dir = job.result
             ss["power_result"], ss["power_key"], ss["power_run_dir"] = result, job.key, run_dir
             meta = (job.key[0], job.key[1], job.key[2])
-            if ss.get("generator_meta") != meta:
+            if ss.get("generator_meta") != meta and fits_session_cohort(generator):
                 ss["generator"], ss["generator_meta"] = generator, meta
                 ss["generator_params"] = {}
                 ss.pop("generator_card", None)
             changed = True
     return changed
+
+
+def fits_session_cohort(generator) -> bool:
+    """Whether a generator that finished training in the background was trained with the session cohort's column
+    roles: the roles may have changed meanwhile while the data (and so the generator's key) stayed the same."""
+    cohort = st.session_state.get("cohort")
+    schema = getattr(generator, "schema_", None)
+    return cohort is not None and (schema is None or schema == cohort.schema)
 
 
 def generator_meta(cohort, name: str, seed: int) -> tuple:

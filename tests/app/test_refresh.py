@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from app_support import TIMEOUT, new_app, page, texts
+from app_support import TIMEOUT, new_app, page, texts, wait_job
 from streamlit.testing.v1 import AppTest
 
 from app_pages._jobs import read_statuses
@@ -149,3 +149,26 @@ def test_widget_keys_are_never_kept():
     assert kept and "form" in kept and "design" in kept
     assert not [k for k in kept if k.startswith("w_")]
     assert np.isfinite(kept["seed"])
+
+
+def test_a_generator_trained_under_other_roles_is_not_adopted():
+    """The roles change while training runs (same data, so the same generator key): the finished generator,
+    trained with the old roles, must not become the session's."""
+    from dataclasses import replace
+    at = page(new_app(), "generator")
+    next(b for b in at.button if b.label == "Train generator").click().run()
+    job = at.session_state["fit_job"]
+    cohort = at.session_state["cohort"]
+    fewer = replace(cohort.schema, categorical=tuple(c for c in cohort.schema.categorical if c != "c9orf72"))
+    at.session_state["cohort"] = replace(cohort, schema=fewer)      # what the Data page does on a role change
+    job.join(TIMEOUT)
+    assert job.state == "finished" and job.result.schema_ == cohort.schema
+    at.run()
+    assert not at.exception, at.exception
+    assert at.session_state["fit_job"].adopted and "generator" not in at.session_state
+
+    at.session_state["cohort"] = cohort                                # the same roles: adopted as before
+    at.run()                                                          # (the button's arguments are bound per run)
+    next(b for b in at.button if b.label == "Train generator").click().run()
+    wait_job(at, "fit_job")
+    assert at.session_state["generator"].schema_ == cohort.schema
