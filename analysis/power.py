@@ -11,8 +11,10 @@ fixed chunk size, so results depend only on the seed, never on timing or progres
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -37,14 +39,56 @@ def simulate_design(generator, design: TrialDesign, n_total: int, replicates: in
     """``replicates`` simulated and analysed trials (:func:`analysis.design_analysis.analyze_design`), in
     fixed-size chunks."""
     n_chunks = -(-replicates // CHUNK_REPLICATES)
+    sizes = [min(CHUNK_REPLICATES, replicates - i * CHUNK_REPLICATES) for i in range(n_chunks)]
+
+    def chunk(args) -> SimulatedTrials:
+        r, child = args
+        return analyze_design(simulate_trials(generator, design, n_total, r, rng=child), design, alpha)
+    jobs = list(zip(sizes, rng.spawn(n_chunks)))
+    workers = min(n_chunks, simulation_threads())
+    if workers <= 1:
+        parts = []
+        for job in jobs:
+            parts.append(chunk(job))
+            if on_chunk is not None:
+                on_chunk(job[0])
+        return concat_simulated(parts)
+    # chunks are independent streams: threads change the wall time, never the numbers (numpy's random fills,
+    # sorts and reductions release the GIL); results are taken in chunk order, progress reported from here
     parts = []
-    for i, child in enumerate(rng.spawn(n_chunks)):
-        r = min(CHUNK_REPLICATES, replicates - i * CHUNK_REPLICATES)
-        batch = simulate_trials(generator, design, n_total, r, rng=child)
-        parts.append(analyze_design(batch, design, alpha))
-        if on_chunk is not None:
-            on_chunk(r)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="insilico-chunk") as pool:
+        futures = [pool.submit(chunk, job) for job in jobs]
+        try:
+            for job, future in zip(jobs, futures):
+                parts.append(future.result())
+                if on_chunk is not None:
+                    on_chunk(job[0])
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
     return concat_simulated(parts)
+
+
+def simulation_threads() -> int:
+    """Threads simulating chunks of replicates at once: ``$INSILICO_THREADS``, else the CPUs this process may
+    use (1 inside a Dask worker, which already runs one task per thread)."""
+    env = os.environ.get("INSILICO_THREADS", "").strip()
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        from distributed import get_worker
+        get_worker()
+        return 1
+    except (ImportError, ValueError):
+        pass
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def simulate_rejections(generator, design: TrialDesign, n_total: int, replicates: int, alpha: float, *,

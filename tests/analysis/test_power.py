@@ -84,3 +84,38 @@ def test_json_records_the_effect_modifiers():
     res = power_curve(KnownGenerator("tte", rate=0.01), two_arm("logrank", effect, followup=365),
                       PowerSettings((40,), 20, 0.05), rng=np.random.default_rng(2))
     assert res.to_json_dict()["effect"] == {"hazard_ratio": 0.7, "delay": 30.0, "responder_fraction": 0.8}
+
+
+def test_threads_change_nothing_but_the_wall_time(monkeypatch):
+    """Chunks of replicates have their own random streams, so simulating them in 1 or 3 threads gives identical
+    p-values and estimates, and progress is reported chunk by chunk, in order, from the calling thread."""
+    import threading
+
+    from analysis.power import CHUNK_REPLICATES, simulate_design, simulation_threads
+    design = two_arm("logrank", Effect("hazard_ratio", 0.7), followup=24.0)
+    gen = KnownGenerator("tte")
+    runs = {}
+    for threads in ("1", "3"):
+        monkeypatch.setenv("INSILICO_THREADS", threads)
+        assert simulation_threads() == int(threads)
+        seen = []
+        sim = simulate_design(gen, design, 100, 3 * CHUNK_REPLICATES + 7, 0.05, rng=np.random.default_rng(5),
+                              on_chunk=lambda r: seen.append((r, threading.current_thread() is threading.main_thread())))
+        assert seen == [(CHUNK_REPLICATES, True)] * 3 + [(7, True)]
+        runs[threads] = sim
+    np.testing.assert_array_equal(runs["1"].p_value, runs["3"].p_value)
+    np.testing.assert_array_equal(runs["1"].estimate, runs["3"].estimate)
+
+
+def test_a_failing_progress_callback_stops_the_threads(monkeypatch):
+    from analysis.power import simulate_design
+    monkeypatch.setenv("INSILICO_THREADS", "2")
+
+    class Stop(Exception):
+        pass
+
+    def stop(r):
+        raise Stop
+    with pytest.raises(Stop):
+        simulate_design(KnownGenerator("continuous", sd=1.0), two_arm("ttest", Effect("mean_difference", 0.5)), 40,
+                        5000, 0.05, rng=np.random.default_rng(1), on_chunk=stop)
