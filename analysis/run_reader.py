@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.run_manifest import MANIFEST_FILE, RUN_FORMAT, file_hashes, manifest_digest
 from cohorts.errors import InvalidDataError
+from cohorts.provenance import read_format_json
 
 __all__ = ["open_run_dir", "RunDirectory", "report_inputs"]
 
@@ -27,16 +28,9 @@ def open_run_dir(path: str | Path) -> "RunDirectory":
     """The run directory at ``path`` (its manifest parsed; nothing else read yet)."""
     path = Path(path)
     mf = path / MANIFEST_FILE
-    if not mf.is_file():
-        raise InvalidDataError(f"{path}: no {MANIFEST_FILE}; a run directory is written by `insilico power|"
-                               "sample-size|sweep ... --out DIR` or by a run in the app")
-    try:
-        manifest = json.loads(mf.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidDataError(f"{mf} is not valid JSON ({exc}); restore the file or run again") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != RUN_FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else None
-        raise InvalidDataError(f"{mf}: unsupported run format {got!r}; this version reads format {RUN_FORMAT}")
+    manifest = read_format_json(mf, RUN_FORMAT, what="run", fix="; restore the file or run again",
+                                missing=f"{path}: no {MANIFEST_FILE}; a run directory is written by `insilico "
+                                        "power|sample-size|sweep ... --out DIR` or by a run in the app")
     if manifest.get("kind") not in _KINDS:
         raise InvalidDataError(f"{mf}: unknown run kind {manifest.get('kind')!r}; one of {', '.join(_KINDS)}")
     return RunDirectory(path, manifest)

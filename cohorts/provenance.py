@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import platform
 from importlib import metadata
 from pathlib import Path
 
-__all__ = ["PACKAGES", "RUN_PACKAGES", "package_versions", "platform_info", "sha256_file", "sha256_bytes", "json_safe"]
+__all__ = ["PACKAGES", "RUN_PACKAGES", "package_versions", "platform_info", "sha256_file", "sha256_bytes", "json_safe",
+           "read_format_json"]
 
 #: distributions whose versions are recorded (the scientific stack the numbers depend on)
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "scikit-learn", "torch", "opacus", "plotly", "streamlit",
@@ -59,3 +61,21 @@ def json_safe(value):
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     return str(value)
+
+
+def read_format_json(path: Path, fmt, *, what: str, missing: str, fix: str = "") -> dict:
+    """The JSON object in ``path`` whose ``"format"`` is ``fmt`` (a model card, a run manifest). Raises
+    :class:`~cohorts.errors.InvalidDataError` with ``missing`` when there is no such file, with ``fix`` after the
+    parser's message when it is not JSON, and naming ``what`` when the format is another."""
+    from cohorts.errors import InvalidDataError
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidDataError(missing)
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidDataError(f"{path} is not valid JSON ({exc}){fix}") from None
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        got = d.get("format") if isinstance(d, dict) else None
+        raise InvalidDataError(f"{path}: unsupported {what} format {got!r}; this version reads format {fmt}")
+    return d

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cohorts.errors import InvalidDataError
-from cohorts.provenance import json_safe, package_versions, platform_info, sha256_bytes
+from cohorts.provenance import json_safe, package_versions, platform_info, read_format_json, sha256_bytes
 
 __all__ = ["save_generator", "load_generator", "read_model_card", "CARD_FORMAT", "PINNED_PACKAGES"]
 
@@ -76,16 +76,9 @@ def save_generator(generator, directory: str | Path, *, training_data_sha256: st
 def read_model_card(directory: str | Path) -> dict:
     """The model card of a saved generator, checked for integrity (raises InvalidDataError)."""
     path = Path(directory) / CARD_FILE
-    if not path.is_file():
-        raise InvalidDataError(f"no {CARD_FILE} in {directory}: is this a directory written by "
-                               "`insilico train` or save_generator?")
-    try:
-        card = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidDataError(f"{path} is not valid JSON ({exc})") from None
-    if not isinstance(card, dict) or card.get("format") != CARD_FORMAT:
-        raise InvalidDataError(f"{path}: unsupported model card format {card.get('format') if isinstance(card, dict) else None!r}; "
-                               f"this version reads format {CARD_FORMAT}")
+    card = read_format_json(path, CARD_FORMAT, what="model card",
+                            missing=f"no {CARD_FILE} in {directory}: is this a directory written by `insilico train` "
+                                    "or save_generator?")
     if card.get("card_sha256") != _card_digest(card):
         raise InvalidDataError(f"{path} was modified after it was written (its card_sha256 does not match its "
                                "content); re-train and save the generator instead of editing the card")
