@@ -21,11 +21,12 @@ import io
 import re
 import zipfile
 from dataclasses import dataclass
-from pathlib import PurePosixPath, PureWindowsPath
+from pathlib import PurePosixPath
 
 import pandas as pd
 import streamlit as st
 
+from app_pages._runs import bare_name
 from app_pages._schema_editor import preset
 from cohorts.adam import ImportReport
 from cohorts.errors import InvalidDataError, WorkbenchError
@@ -63,10 +64,6 @@ def upload_tag(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:10]
 
 
-def _base(name: str) -> str:
-    return PureWindowsPath(str(name)).name
-
-
 # =========================================================================== what was uploaded
 @dataclass(frozen=True)
 class Selection:
@@ -87,10 +84,10 @@ def selection(files: list[tuple[str, bytes]]) -> Selection | None:
     if not files:
         return None
     kinds = [check_upload(name, data) for name, data in files]
-    names = tuple(_base(name) for name, _ in files)
+    names = tuple(bare_name(name) for name, _ in files)
     if len(files) == 1:
         (name, data), = files
-        return Selection("proact" if kinds[0] == "zip" else "table", _base(name), bytes(data), names)
+        return Selection("proact" if kinds[0] == "zip" else "table", bare_name(name), bytes(data), names)
     others = [n for n in names if not _PROACT_CSV.match(n)]
     if others:
         raise InvalidDataError(f"{len(files)} files are selected ({', '.join(names)}); a table is read from one "
@@ -119,7 +116,7 @@ class ProactImport:
 
 
 def _stem(name: str) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", PurePosixPath(_base(name)).stem).strip("-")
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "-", PurePosixPath(bare_name(name)).stem).strip("-")
     return stem if stem and stem.lower() != "pro-act-files" else "proact"
 
 
@@ -197,7 +194,7 @@ def check_roles(raw: bytes, name: str, roles: dict, **cohort_info):
 
 def schema_from_upload(name: str, data: bytes, columns) -> CohortSchema:
     """A schema TOML upload, validated and checked against the table's ``columns``."""
-    source = _base(name) or "schema file"
+    source = bare_name(name) or "schema file"
     if len(data) > MAX_SCHEMA_BYTES:
         raise InvalidDataError(f"the schema file is {len(data):,} bytes; a schema is a few lines of TOML (at most "
                                f"{MAX_SCHEMA_BYTES:,} bytes): upload the .toml file of the column roles",

@@ -15,11 +15,11 @@ import re
 import secrets
 import tempfile
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 import streamlit as st
 
-__all__ = ["workspace", "workspace_root", "session_scenario", "new_run_path", "list_runs", "WORKSPACE_ENV"]
+__all__ = ["bare_name", "safe_name", "workspace", "workspace_root", "session_scenario", "new_run_path", "list_runs", "WORKSPACE_ENV"]
 
 WORKSPACE_ENV = "INSILICO_WORKSPACE"
 
@@ -37,6 +37,13 @@ def workspace() -> Path:
     path = workspace_root() / token
     (path / "runs").mkdir(parents=True, exist_ok=True)
     return path
+
+
+def bare_name(path_text: str) -> str:
+    """The last component of a path written with ``/`` or ``\\`` (``"../../x.csv"`` -> ``"x.csv"``); ``""``
+    when there is none (``"/"``, ``".."``)."""
+    name = PureWindowsPath(str(path_text).replace("/", "\\")).name
+    return "" if name in (".", "..") else name
 
 
 def safe_name(name: str) -> str:

@@ -32,10 +32,17 @@ from __future__ import annotations
 import hashlib
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 from app_pages._data_sources import BUILTIN, UPLOAD
-from app_pages._design_form import design_form, design_form_names, form_params, generator_form, page_design
+from app_pages._design_form import (
+    design_form,
+    design_form_names,
+    form_params,
+    generator_form,
+    page_design,
+)
+from app_pages._runs import bare_name
 from app_pages._runs import safe_name as stored_name
 from cohorts.errors import InvalidDataError, InvalidScenarioError, WorkbenchError
 
@@ -64,13 +71,6 @@ class ScenarioFiles:
     data_name: str | None = None
     schema_toml: str | None = None
     schema_name: str | None = None
-
-
-def bare_name(path_text: str) -> str:
-    """The last component of a path written with ``/`` or ``\\`` (``"../../x.csv"`` -> ``"x.csv"``); ``""``
-    when there is none (``"/"``, ``".."``)."""
-    name = PureWindowsPath(str(path_text).replace("/", "\\")).name
-    return "" if name in (".", "..") else name
 
 
 def data_file_names(upload_name: str) -> tuple[str, str]:
