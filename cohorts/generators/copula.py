@@ -324,20 +324,23 @@ class GaussianCopula:
 
     def _scores_by_row(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """:meth:`sample_normal_scores` transposed, ``(L, n)`` C-ordered (one contiguous row per latent score):
-        the same draws and the same row blocks of the product, each block transposed while in cache."""
-        A, CT = rng.standard_normal((n, len(self.latent_names_))), self.cholesky_.T
-        L = A.shape[1]
+        the same draws and the same row blocks of the product, each block drawn, multiplied and transposed while
+        in cache. A generator's fill is sequential, so drawing the ``(n, L)`` normals block by block gives the
+        very numbers of one ``standard_normal((n, L))`` call, without writing and reading them back from memory."""
+        L, CT = len(self.latent_names_), self.cholesky_.T
         out = np.empty((L, n))
         if L == 0:
+            rng.standard_normal((n, 0))
             return out
         rows = max(64, 262144 // (L * L))       # the row blocks of regression._blas_rows
         if n <= rows:
-            out[:] = (A @ CT).T
+            out[:] = (rng.standard_normal((n, L)) @ CT).T
             return out
-        buf = np.empty((rows, L))
+        a, buf = np.empty((rows, L)), np.empty((rows, L))
         for i in range(0, n, rows):
             m = min(rows, n - i)
-            np.matmul(A[i:i + m], CT, out=buf[:m])
+            rng.standard_normal(out=a[:m])
+            np.matmul(a[:m], CT, out=buf[:m])
             out[:, i:i + m] = buf[:m].T
         return out
 

@@ -44,6 +44,7 @@ import pandas as pd
 from cohorts.errors import NotFittedError
 from cohorts.generators import dp as _dp
 from cohorts.generators.base import register
+from cohorts.generators.marginal_calibration import calibrate, calibrated_sample
 from cohorts.generators.sequential import SequentialGenerator
 from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, gumbel_logits, init_linear, numpy_params,
                                            span_cross_entropy, span_targets, torch_layout,
@@ -96,10 +97,11 @@ class TVAEBaseline:
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  hidden_dims: tuple = (128, 128), learning_rate: float = 1e-3, weight_decay: float = 1e-5,
                  loss_factor: float = 2.0, max_discrete_levels: int = 15, dp_epsilon: float | None = None,
-                 dp_delta: float | None = None, dp_max_grad_norm: float = 1.0, discrete: str = "sample"):
+                 dp_delta: float | None = None, dp_max_grad_norm: float = 1.0, discrete: str = "sample",
+                 calibrate_marginals: bool = True):
         if discrete not in DISCRETE:
             raise ValueError(f"discrete must be one of {DISCRETE}, got {discrete!r}")
-        self.discrete = discrete
+        self.discrete, self.calibrate_marginals = discrete, calibrate_marginals
         self.epochs, self.batch_size, self.embedding_dim = epochs, batch_size, embedding_dim
         self.hidden_dims, self.learning_rate, self.weight_decay = tuple(hidden_dims), learning_rate, weight_decay
         self.loss_factor, self.max_discrete_levels = loss_factor, max_discrete_levels
@@ -115,7 +117,7 @@ class TVAEBaseline:
         tr = TabularTransformer(max_discrete_levels=self.max_discrete_levels).fit(frame, numeric, categorical,
                                                                                    rng=rng)
         self.transformer_ = tr
-        self.privacy_, self.loss_history_ = None, []
+        self.privacy_, self.loss_history_, self.calibration_ = None, [], None
         self.batch_size_, self.epochs_ = auto_schedule(len(frame), batch_size=self.batch_size, epochs=self.epochs)
         seed = _dp.seed_from(rng)
         if tr.dim_ == 0:
@@ -123,6 +125,7 @@ class TVAEBaseline:
             return self
         with torch_single_thread():
             self._train(tr, tr.transform(frame), seed, progress)
+        self.calibration_ = calibrate(self, frame, enabled=self.calibrate_marginals, rng=rng)
         return self
 
     def _train(self, tr: TabularTransformer, matrix: np.ndarray, seed: int, progress) -> None:
@@ -203,6 +206,10 @@ class TVAEBaseline:
         """``n`` synthetic rows in the training columns and dtypes."""
         if not hasattr(self, "transformer_"):
             raise NotFittedError("TVAEBaseline is not fitted: call fit(frame, numeric, categorical, rng=...)")
+        return calibrated_sample(self, n, rng=rng)
+
+    def _sample_model(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
+        """``n`` rows from the decoder, before marginal calibration."""
         n, tr = int(n), self.transformer_
         if tr.dim_ == 0:
             return tr.inverse_transform(np.zeros((n, 0)))
@@ -225,11 +232,12 @@ class TVAEGenerator(SequentialGenerator):
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  hidden_dims: tuple = (128, 128), learning_rate: float = 1e-3, max_discrete_levels: int = 15,
                  dp_epsilon: float | None = None, dp_delta: float | None = None, dp_max_grad_norm: float = 1.0,
-                 discrete: str = "sample", min_visit_fraction: float = 0.05, covariate_by_time: bool = True):
+                 discrete: str = "sample", calibrate_marginals: bool = True, min_visit_fraction: float = 0.05,
+                 covariate_by_time: bool = True):
         self.epochs, self.batch_size, self.embedding_dim = epochs, batch_size, embedding_dim
         self.hidden_dims, self.learning_rate = tuple(hidden_dims), learning_rate
         self.max_discrete_levels = max_discrete_levels
-        self.discrete = discrete
+        self.discrete, self.calibrate_marginals = discrete, calibrate_marginals
         self.dp_epsilon, self.dp_delta, self.dp_max_grad_norm = dp_epsilon, dp_delta, dp_max_grad_norm
         self.min_visit_fraction, self.covariate_by_time = min_visit_fraction, covariate_by_time
 
@@ -237,7 +245,8 @@ class TVAEGenerator(SequentialGenerator):
         return TVAEBaseline(epochs=self.epochs, batch_size=self.batch_size, embedding_dim=self.embedding_dim,
                             hidden_dims=self.hidden_dims, learning_rate=self.learning_rate,
                             max_discrete_levels=self.max_discrete_levels, dp_epsilon=self.dp_epsilon,
-                            dp_delta=self.dp_delta, dp_max_grad_norm=self.dp_max_grad_norm, discrete=self.discrete)
+                            dp_delta=self.dp_delta, dp_max_grad_norm=self.dp_max_grad_norm, discrete=self.discrete,
+                            calibrate_marginals=self.calibrate_marginals)
 
     @property
     def privacy_(self) -> dict | None:

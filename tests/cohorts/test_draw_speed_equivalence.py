@@ -277,6 +277,11 @@ def test_blas_row_blocks_equal_one_product(case):
     assert _blas_rows(A, cop.cholesky_.T).tobytes() == (A @ cop.cholesky_.T).tobytes()
     assert cop.sample_normal_scores(N, rng=np.random.default_rng(1)).tobytes() == \
         (np.random.default_rng(1).standard_normal(A.shape) @ cop.cholesky_.T).tobytes()
+    # the sampler's blocked draws (normals drawn block by block, each block multiplied and transposed) are the
+    # same numbers as one draw of all the normals; N spans many blocks and ends in a partial one
+    assert N > 3 * max(64, 262144 // len(cop.latent_names_) ** 2) and N % max(64, 262144 // len(cop.latent_names_) ** 2)
+    assert np.ascontiguousarray(cop.sample_normal_scores(N, rng=np.random.default_rng(1)).T).tobytes() == \
+        cop._scores_by_row(N, rng=np.random.default_rng(1)).tobytes()
 
 
 def test_default_generator_draw_equals_reference(case):
