@@ -24,7 +24,8 @@ Model. Each column ``j`` has a marginal ``F_j`` and a latent normal score ``z_j`
 Samples keep each input column's dtype (including pandas 3 ``str``, ``category`` and nullable dtypes). Sampling is
 vectorised for speed without changing a bit of the result (tests/cohorts/test_draw_speed_equivalence.py): quantiles
 interpolated without a binary search, levels, integer values and missingness read from tables over the normal
-scores (:class:`_StepTable`), string columns built from level codes.
+scores (:class:`_StepTable`), string columns built from level codes (:mod:`~cohorts.generators.sampled_columns`),
+only when a frame is asked for.
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from cohorts.errors import InvalidDataError, NotFittedError
-from cohorts.generators.regression import (_blas_rows, category_levels, is_integer_valued, level_mask,
-                                          _remember_codes)
+from cohorts.generators.regression import _blas_rows, category_levels, is_integer_valued, level_mask
+from cohorts.generators.sampled_columns import SampledColumns, restore_dtype
 
 __all__ = ["GaussianCopula", "nearest_correlation", "attenuation"]
 
@@ -355,7 +356,12 @@ class GaussianCopula:
         return {k: v for k, v in self.__dict__.items() if k != "_step_cache"}
 
     def sample(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
-        """``n`` synthetic rows with the fitted columns and dtypes.
+        """``n`` synthetic rows with the fitted columns and dtypes (:meth:`sample_columns` as a frame)."""
+        return self.sample_columns(n, rng=rng).frame()
+
+    def sample_columns(self, n: int, *, rng: np.random.Generator) -> SampledColumns:
+        """``n`` synthetic rows as :class:`~cohorts.generators.sampled_columns.SampledColumns`: numeric columns as
+        series, non-numeric ones as level codes, built into strings only if a frame is asked for.
 
         Each value is ``F^{-1}(Phi(z))`` of its latent score; a level, an integer column's value and the
         missingness indicator come from :class:`_StepTable` (the same values without ``Phi``), a non-integer
@@ -365,7 +371,7 @@ class GaussianCopula:
         n = int(n)
         Z = self._scores_by_row(n, rng)
         pos = {name: j for j, name in enumerate(self.latent_names_)}
-        out = {}
+        out = SampledColumns(n, self.columns_)
         for c in self.columns_:
             marg, dtype = self.marginals_[c], self.dtypes_[c]
             numeric = pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype)
@@ -377,7 +383,7 @@ class GaussianCopula:
                                      -1)(Z[pos[f"{c}:missing"]]).astype(bool)
             step = marg.step_map() if marg is not None else None
             if marg is not None and not numeric:
-                out[c] = _levels_series(marg, self._step(c, *step)(Z[pos[c]]), missing, dtype)
+                out.add_levels(c, marg.levels, self._step(c, *step)(Z[pos[c]]), missing, dtype)
                 continue
             if marg is None:
                 values = np.full(n, np.nan, dtype=float if numeric else object)
@@ -386,33 +392,5 @@ class GaussianCopula:
                 values = marg.numeric_levels()[value] if marg.kind == "levels" else value
             if missing is not None:
                 values[missing] = np.nan
-            out[c] = _restore_dtype(values, self.dtypes_[c])
-        return pd.DataFrame(out, index=pd.RangeIndex(n), columns=self.columns_)
-
-
-def _levels_series(marg: _Marginal, k: np.ndarray, missing: np.ndarray | None, dtype) -> pd.Series:
-    """A non-numeric column from its level codes ``k`` (blank where ``missing``), in ``dtype``: the codes index
-    the few levels, converted once (with a missing slot at the end) by :func:`_restore_dtype`, so no object array
-    of ``n`` values is built. Equal to ``_restore_dtype(levels[k] blanked, dtype)``, because that conversion acts
-    value by value."""
-    k = np.array(k, dtype=np.intp)
-    if missing is not None:
-        k[missing] = len(marg.levels)
-    slots = np.empty(len(marg.levels) + 1, dtype=object)
-    slots[:-1] = marg.levels
-    slots[-1] = np.nan
-    values = _restore_dtype(slots, dtype)
-    out = pd.Series(values.array.take(k))
-    _remember_codes(out, k.astype(np.min_scalar_type(len(slots))), values.to_numpy(dtype=object))
-    return out
-
-
-def _restore_dtype(values: np.ndarray, dtype) -> pd.Series:
-    """A series with the training column's dtype (values are training values or missing)."""
-    if isinstance(dtype, pd.CategoricalDtype):
-        return pd.Series(pd.Categorical(values, dtype=dtype))
-    if values.dtype != object and isinstance(dtype, np.dtype) and dtype.kind in "iu" and np.isnan(values).any():
-        return pd.Series(values)  # an int64 column cannot hold a missing value (never seen in training data)
-    if values.dtype == dtype and values.dtype != object:
-        return pd.Series(values)  # what astype gives, without its copy
-    return pd.Series(values).astype(dtype)
+            out.add_series(c, restore_dtype(values, self.dtypes_[c]))
+        return out

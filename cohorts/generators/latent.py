@@ -247,12 +247,18 @@ class PatientDraw:
     criteria), for the UI and the report.
     """
 
-    baseline: pd.DataFrame
+    #: the baseline covariates: a frame, or :class:`~cohorts.generators.sampled_columns.SampledColumns` made into
+    #: a frame only when :attr:`baseline` is read
+    source: object
     outcome: OutcomeLatent
     info: dict = field(default_factory=dict)
 
+    @property
+    def baseline(self) -> pd.DataFrame:
+        return self.source if isinstance(self.source, pd.DataFrame) else self.source.frame()
+
     def __len__(self) -> int:
-        return len(self.baseline)
+        return len(self.source)
 
     def take(self, idx) -> "PatientDraw":
         """The patients at positions ``idx`` (an integer index array), baseline and latent outcome together."""

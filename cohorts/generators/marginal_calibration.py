@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cohorts.generators.copula import _restore_dtype
+from cohorts.generators.sampled_columns import restore_dtype
 from cohorts.schema import is_integer_valued
 
 __all__ = ["MarginalCalibration", "N_REFERENCE", "calibrate", "calibrated_sample"]
@@ -79,7 +79,7 @@ class MarginalCalibration:
             ok = np.isfinite(x)
             y = x.copy()
             y[ok] = self.quantile(c, self.position(c, x[ok], v[ok, j]))
-            out[c] = _restore_dtype(y, frame[c].dtype)
+            out[c] = restore_dtype(y, frame[c].dtype)
         return out
 
 

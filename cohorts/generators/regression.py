@@ -85,11 +85,7 @@ def _level_codes(s: pd.Series, levels) -> np.ndarray:
     known = _CODES.get(id(data)) if data is not None else None
     if known is not None and known[0]() is data:
         _, codes, distinct = known
-        lookup = np.full(len(distinct), len(levels), dtype=np.intp)
-        for k in range(len(levels) - 1, -1, -1):
-            lookup[level_mask(distinct, levels[k])] = k
-        lookup[pd.isna(distinct)] = -1
-        return lookup[codes]
+        return codes_from_slots(codes, distinct, levels)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     distinct = np.asarray(uniques.to_numpy(dtype=object), dtype=object)
     if s.dtype == object and not all(type(u) is str for u in distinct):
@@ -104,6 +100,32 @@ def _level_codes(s: pd.Series, levels) -> np.ndarray:
     for k in range(len(levels) - 1, -1, -1):
         lookup[:-1][level_mask(distinct, levels[k])] = k
     return lookup[codes]
+
+
+def codes_from_slots(codes: np.ndarray, distinct: np.ndarray, levels) -> np.ndarray:
+    """:func:`_level_codes` of the column ``distinct[codes]`` (``distinct``: its few distinct values, an object
+    array), from the codes: ``level_mask`` is applied to the distinct values only."""
+    lookup = np.full(len(distinct), len(levels), dtype=np.intp)
+    for k in range(len(levels) - 1, -1, -1):
+        lookup[level_mask(distinct, levels[k])] = k
+    lookup[pd.isna(distinct)] = -1
+    return lookup[codes]
+
+
+def _numeric_column(frame, c: str) -> np.ndarray:
+    """Column ``c`` as floats (NaN where missing or not a number), from a frame or a
+    :class:`~cohorts.generators.sampled_columns.SampledColumns`."""
+    if hasattr(frame, "numeric_values"):
+        return frame.numeric_values(c)
+    return pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
+
+
+def _column_codes(frame, c: str, levels) -> np.ndarray:
+    """:func:`_level_codes` of column ``c`` of a frame or a :class:`~cohorts.generators.sampled_columns.SampledColumns`
+    (read from its level codes)."""
+    if hasattr(frame, "level_codes"):
+        return frame.level_codes(c, levels)
+    return _level_codes(frame[c], levels)
 
 
 def _blas_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -168,7 +190,7 @@ class BaselineDesign:
         j = 0
         for c in self.numeric_:
             if j in where:
-                v = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)
+                v = _numeric_column(frame, c)
                 finite = np.isfinite(v)
                 if not finite.all():
                     v = np.where(finite, v, self.median_[c])
@@ -181,7 +203,7 @@ class BaselineDesign:
             _, levels, has_na = self.levels_[c]
             block = range(j, j + len(levels) + int(has_na))
             if any(k in where for k in block):
-                codes = _level_codes(frame[c], levels)
+                codes = _column_codes(frame, c, levels)
                 for k, jj in enumerate(block):
                     if jj in where:
                         X[:, where[jj]] = codes == (k if k < len(levels) else -1)
@@ -200,7 +222,8 @@ class BaselineDesign:
         chosen = set(piv[:rank].tolist())
         return [j - 1 for j in sorted(chosen) if j > 0 and X[:, j - 1].std() > 0]
 
-    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+    def transform(self, frame) -> np.ndarray:
+        """The design matrix of a frame or of :class:`~cohorts.generators.sampled_columns.SampledColumns`."""
         return self._build(frame, self.keep_)
 
     @property

@@ -105,8 +105,10 @@ class SequentialGenerator(CohortGenerator):
 
     # ------------------------------------------------------------------ synthetic patients
     def _draw(self, n: int, *, rng: np.random.Generator) -> PatientDraw:
-        baseline = self.baseline_model_.sample(n, rng=rng)
-        return PatientDraw(baseline=baseline, outcome=self.outcome_model_.latent(baseline, rng=rng))
+        model = self.baseline_model_
+        # the copula's columns reach the outcome model's design matrix without becoming a frame (same numbers)
+        baseline = model.sample_columns(n, rng=rng) if hasattr(model, "sample_columns") else model.sample(n, rng=rng)
+        return PatientDraw(baseline, self.outcome_model_.latent(baseline, rng=rng))
 
     def _realize(self, draw: PatientDraw, *, rng: np.random.Generator) -> pd.DataFrame:
         n = len(draw)

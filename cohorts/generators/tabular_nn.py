@@ -38,7 +38,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from cohorts.errors import InvalidDataError, NotFittedError
-from cohorts.generators.copula import _restore_dtype
+from cohorts.generators.sampled_columns import restore_dtype
 from cohorts.generators.regression import category_levels, is_integer_valued
 
 __all__ = ["TabularTransformer", "Span", "SpanLayout", "gumbel_logits", "torch_single_thread", "auto_schedule", "TARGET_STEPS"]
@@ -270,7 +270,7 @@ class TabularTransformer:
             if col.missing:
                 sp = spans[col.name, "missing"]
                 values[np.argmax(matrix[:, sp.start:sp.stop], axis=1) == 1] = np.nan
-            out[col.name] = _restore_dtype(values, col.dtype)
+            out[col.name] = restore_dtype(values, col.dtype)
         return pd.DataFrame(out, index=pd.RangeIndex(n), columns=self.columns_)
 
 

@@ -167,6 +167,23 @@ def test_design_transform_equals_reference(case, monkeypatch):
         assert design.transform(sampled).tobytes(order="A") == ref_transform(design, sampled).tobytes(order="A")
 
 
+def test_design_of_sampled_columns_equals_the_design_of_their_frame(case, monkeypatch):
+    """The copula's columns reach the design matrix as level codes; the frame is only built when asked for."""
+    name, data, num, cat, _, cop, design = case
+    cols = cop.sample_columns(N, rng=np.random.default_rng(7))
+    if name != "va_dtypes":
+        def boom(*a, **k):
+            raise AssertionError("factorized although the codes were known")
+        monkeypatch.setattr(pd, "factorize", boom)
+    X = design.transform(cols)
+    assert cols._frame is None                                    # no frame was built for the design
+    monkeypatch.undo()
+    frame = cols.frame()
+    assert_same(frame, cop.sample(N, rng=np.random.default_rng(7)))
+    assert X.tobytes(order="A") == ref_transform(design, frame).tobytes(order="A")
+    assert cols.frame() is frame and len(cols) == N
+
+
 def test_level_codes_follow_an_edited_column(case):
     name, data, num, cat, _, cop, design = case
     sampled = cop.sample(5000, rng=np.random.default_rng(8))
