@@ -27,6 +27,9 @@ shrunk by up to 50 %) and turns a weakly learned categorical column into its maj
 keeps every Spearman correlation within 0.09 and marginal KS distances below 0.06; on two strongly correlated
 columns (Spearman 0.78) sampling attenuates it somewhat (0.66 after 1,800 steps, argmax 0.80).
 Sampling never touches torch, so it is fast, bit-identical for a seed and cannot change the model.
+Marginal calibration (``calibrate_marginals=True``, not under DP): each continuous numeric column is then mapped
+onto the training marginal by empirical quantile mapping
+(:class:`~cohorts.generators.marginal_calibration.MarginalCalibration`), keeping the decoder's joint ranks.
 
 Randomness in training: a ``torch.Generator`` seeded from ``rng`` drives initialisation, shuffling and the
 reparameterisation noise; torch's global RNG is never used. ``dp_epsilon`` trains with DP-SGD

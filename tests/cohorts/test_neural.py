@@ -15,7 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cohorts.generators import get_generator  # noqa: E402
-from cohorts.generators.ctgan import CTGANBaseline, _build_generator  # noqa: E402
+from cohorts.generators.ctgan import CTGANBaseline, _build_generator, ctgan_schedule  # noqa: E402
 from cohorts.generators.dp import MECHANISM, default_delta  # noqa: E402
 from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, span_activate,  # noqa: E402
                                            span_cross_entropy, span_targets, torch_layout)
@@ -129,6 +129,22 @@ def test_auto_schedule_targets_optimizer_steps():
     # PacGAN: the batch is a multiple of the pack; explicit values win (the batch never exceeds the data)
     assert auto_schedule(480, batch_size=None, epochs=None, multiple=10) == (90, 600)
     assert auto_schedule(480, batch_size=500, epochs=7, multiple=10) == (480, 7)
+
+
+def test_ctgan_schedule_sees_the_table_in_each_critic_update():
+    # the reference batch of 500 rows, 5 critic updates per generator update, about 1,000 generator updates
+    assert ctgan_schedule(5000, batch_size=None, epochs=None, discriminator_steps=None, multiple=10, dp=False) == \
+        (500, 100, 5)
+    assert ctgan_schedule(480, batch_size=None, epochs=None, discriminator_steps=None, multiple=10, dp=False) == \
+        (480, 1000, 5)
+    assert ctgan_schedule(10**6, batch_size=None, epochs=None, discriminator_steps=None, multiple=10, dp=False) == \
+        (500, 100, 5)                       # at least 100 epochs
+    assert ctgan_schedule(95, batch_size=None, epochs=None, discriminator_steps=None, multiple=10, dp=False) == \
+        (90, 1000, 5)                       # a multiple of the pack, never more rows than the table
+    # explicit values win; under DP the former schedule (n / 5 rows, 3,000 steps, 1 critic update) stays
+    assert ctgan_schedule(480, batch_size=200, epochs=7, discriminator_steps=2, multiple=10, dp=False) == (200, 7, 2)
+    assert ctgan_schedule(480, batch_size=None, epochs=None, discriminator_steps=None, multiple=1, dp=True) == \
+        (*auto_schedule(480, batch_size=None, epochs=None, multiple=1), 1)
 
 
 # ---------------------------------------------------------------------- fitted models (small, fast)
