@@ -25,7 +25,8 @@ from cohorts.errors import InvalidDataError
 from cohorts.generators.latent import BinaryLatent, ContinuousLatent
 from cohorts.schema import is_integer_valued
 
-__all__ = ["BaselineDesign", "ContinuousModel", "BinaryModel", "category_levels", "is_integer_valued", "level_mask"]
+__all__ = ["BaselineDesign", "ContinuousModel", "BinaryModel", "category_levels", "design_matvec", "is_integer_valued",
+           "level_mask"]
 
 
 def category_levels(s: pd.Series) -> list:
@@ -126,6 +127,23 @@ def _column_codes(frame, c: str, levels) -> np.ndarray:
     if hasattr(frame, "level_codes"):
         return frame.level_codes(c, levels)
     return _level_codes(frame[c], levels)
+
+
+def design_matvec(X: np.ndarray, coef) -> np.ndarray:
+    """``X @ coef`` summed column by column in a fixed order, without BLAS.
+
+    OpenBLAS's matrix-vector product runs on several threads for a tall matrix; its result then depends on its
+    thread count (100,003 x 7: other bits with 1 thread than with 2), and calls from several simulation threads at
+    once wait for each other (drawing patients in 2 threads took longer than in 1). The linear predictors of the
+    outcome models use this instead: the same bits whatever the thread counts, and each thread runs on its own."""
+    X = np.asarray(X, dtype=float)
+    coef = np.asarray(coef, dtype=float)
+    out = np.zeros(X.shape[0])
+    tmp = np.empty(X.shape[0])
+    for j in range(X.shape[1]):
+        np.multiply(X[:, j], coef[j], out=tmp)
+        out += tmp
+    return out
 
 
 def _blas_rows(A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -259,7 +277,7 @@ class ContinuousModel:
         return self
 
     def mean(self, baseline: pd.DataFrame) -> np.ndarray:
-        return self.coef_[0] + self.design_.transform(baseline) @ self.coef_[1:]
+        return self.coef_[0] + design_matvec(self.design_.transform(baseline), self.coef_[1:])
 
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> ContinuousLatent:
         mean = self.mean(baseline)
@@ -311,7 +329,7 @@ class BinaryModel:
         return np.r_[lr.intercept_, lr.coef_.ravel()]
 
     def linear_predictor(self, baseline: pd.DataFrame) -> np.ndarray:
-        return self.coef_[0] + self.design_.transform(baseline) @ self.coef_[1:]
+        return self.coef_[0] + design_matvec(self.design_.transform(baseline), self.coef_[1:])
 
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> BinaryLatent:
         lp = self.linear_predictor(baseline)

@@ -31,7 +31,7 @@ from scipy.optimize import minimize
 
 from cohorts.errors import InvalidDataError
 from cohorts.generators.latent import SurvivalLatent
-from cohorts.generators.regression import BaselineDesign, is_integer_valued
+from cohorts.generators.regression import BaselineDesign, design_matvec, is_integer_valued
 from cohorts.generators.survival_flexible import PiecewiseExponentialPH
 
 __all__ = ["WeibullPH", "WeibullInverseCumhaz", "SurvivalModel", "BASELINE_HAZARDS"]
@@ -212,7 +212,7 @@ class SurvivalModel:
 
     def latent(self, baseline: pd.DataFrame, *, rng: np.random.Generator) -> SurvivalLatent:
         X = self.design_.transform(baseline)
-        return SurvivalLatent(cumhaz_draw=rng.exponential(size=len(X)), lp=X @ self.ph_.coef_,
+        return SurvivalLatent(cumhaz_draw=rng.exponential(size=len(X)), lp=design_matvec(X, self.ph_.coef_),
                               inverse_cumhaz=self.ph_.inverse_cumhaz, time_unit=self.time_unit_,
                               cumhaz=self.ph_.cumhaz)   # H0 itself: exact piecewise (delayed) effects
 

@@ -69,7 +69,7 @@ from scipy.optimize import minimize
 from cohorts.errors import InvalidDataError
 from cohorts.generators.dropout import VisitProcess
 from cohorts.generators.latent import TrajectoryLatent
-from cohorts.generators.regression import BaselineDesign, is_integer_valued
+from cohorts.generators.regression import BaselineDesign, design_matvec, is_integer_valued
 
 __all__ = ["TrajectoryModel", "TrajectoryDecline", "make_trajectory_latent", "empirical_bayes"]
 
@@ -454,7 +454,7 @@ class TrajectoryModel:
         else:
             h, n, k = self.re_bandwidth_, len(pool), self.re_neighbours_
             if k < n:  # a donor among the k patients nearest in fixed-part start (ties in random order)
-                f = self.intercept_ + X @ self.coef_start_
+                f = self.intercept_ + design_matvec(X, self.coef_start_)
                 lo = np.searchsorted(self.re_keys_, f, side="left")
                 hi = np.searchsorted(self.re_keys_, f, side="right")
                 pos = lo + np.floor(rng.random(len(X)) * (hi - lo + 1)).astype(int)
@@ -466,8 +466,8 @@ class TrajectoryModel:
             if h > 0:
                 w = np.sqrt(1.0 - h * h) * w + h * rng.standard_normal(w.shape)
             u = w @ self.re_chol_.T
-        start = self.intercept_ + X @ self.coef_start_ + u[:, 0]
-        slope = self.slope_ + X @ self.coef_slope_ + u[:, 1]
+        start = self.intercept_ + design_matvec(X, self.coef_start_) + u[:, 0]
+        slope = self.slope_ + design_matvec(X, self.coef_slope_) + u[:, 1]
         return make_trajectory_latent(start, slope, self.curvature_, self.sigma_, self.lower_, self.upper_,
                                       self.integer_, self.time_unit_, noise_pool=getattr(self, "noise_pool_", None),
                                       noise_scale=self.noise_scale(start), grid=getattr(self, "grid_", None))

@@ -26,7 +26,7 @@ from scipy.special import ndtr
 
 from cohorts.generators import get_generator
 from cohorts.generators.copula import GaussianCopula, _interp_order_statistics, _Marginal, _StepTable
-from cohorts.generators.regression import BaselineDesign, _blas_rows, _level_codes
+from cohorts.generators.regression import BaselineDesign, _blas_rows, _level_codes, design_matvec
 from cohorts.generators.survival_flexible import PiecewiseInverseCumhaz
 from cohorts.schema import CohortSchema
 
@@ -301,6 +301,22 @@ def test_blas_row_blocks_equal_one_product(case):
         cop._scores_by_row(N, rng=np.random.default_rng(1)).tobytes()
 
 
+def test_design_matvec_is_the_product_whatever_the_blas_threads():
+    """The outcome models' linear predictor: ``X @ coef`` to rounding, and the same bits with 1 or more BLAS
+    threads (OpenBLAS's own product is not: it splits rows by thread count)."""
+    from threadpoolctl import threadpool_limits
+    rng = np.random.default_rng(12)
+    for n, p, order in ((100_003, 7, "F"), (380_000, 9, "F"), (5_000, 3, "C"), (10, 0, "F")):
+        X = np.asarray(rng.standard_normal((n, p)), order=order)
+        c = rng.standard_normal(p)
+        got = design_matvec(X, c)
+        expect = np.array([sum(X[i, j] * c[j] for j in range(p)) for i in range(0, n, 997)]) if p else 0.0
+        np.testing.assert_allclose(got[::997], expect, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(got, X @ c, rtol=1e-12, atol=1e-12)
+        with threadpool_limits(1, user_api="blas"):
+            assert design_matvec(X, c).tobytes() == got.tobytes()
+
+
 def test_default_generator_draw_equals_reference(case):
     name, data, num, cat, (time, event), *_ = case
     schema = CohortSchema.from_dict({"id": "pid", "baseline": {"numeric": num, "categorical": cat},
@@ -311,7 +327,7 @@ def test_default_generator_draw_equals_reference(case):
     baseline = ref_sample(g.baseline_model_, N, rng)
     assert_same(draw.baseline, baseline)
     model = g.outcome_model_
-    lp = ref_transform(model.design_, baseline) @ model.ph_.coef_
+    lp = design_matvec(ref_transform(model.design_, baseline), model.ph_.coef_)
     assert draw.outcome.lp.tobytes() == lp.tobytes()
     assert draw.outcome.cumhaz_draw.tobytes() == rng.exponential(size=N).tobytes()
     inv = model.ph_.inverse_cumhaz
