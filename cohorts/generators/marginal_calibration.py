@@ -20,8 +20,8 @@ median, and the first rows of ``sample(n)`` do not depend on ``n``. Missing valu
 network's own). The model keeps each calibrated column's sorted training values (as the copula does): per-column
 values, never rows, but still training data, so the neural families skip calibration under differential privacy.
 
-Measured on GBSG-2 (``bench/generator_fidelity.py``; 5 splits, detection AUC averaged over 4 synthetic draws):
-CTGAN 0.748 -> 0.705, its tumour size alone 0.70 -> 0.49.
+Measured on GBSG-2 (the splits of ``bench/generator_fidelity.py``, detection AUC averaged over 4 synthetic draws
+per split): CTGAN 0.748 -> 0.705 (5 splits), TVAE 0.678 -> 0.638 (3 splits); the table is in docs/generators.md.
 """
 
 from __future__ import annotations
