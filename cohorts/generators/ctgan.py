@@ -32,11 +32,12 @@ Per-patient gradients of the WGAN-GP loss (which has second derivatives) come fr
 ``torch.func.vmap(grad(...))``.
 
 Training length (:func:`ctgan_schedule`; ``batch_size_``, ``epochs_`` and ``discriminator_steps_`` record it):
-by default a batch of 500 rows (at most ``n``, a multiple of ``pac``), 5 critic updates per generator update
-(WGAN-GP's ``n_critic``) and about 1,000 generator updates (at least 100 epochs, at most 3,000); under DP the
-former schedule (a batch of ``n / 5`` rows within [50, 500], about 3,000 steps, 1 critic update), because every
-critic update spends privacy. A GAN needs thousands of updates, so small tables train many epochs; on
-trial-sized tables ``copula`` or ``cart`` are usually better (Akiya et al. 2024; ``docs/generators.md``).
+by default the reference batch of 500 rows (at most ``n``, a multiple of ``pac``), 1 critic update per generator
+update and about 3,000 updates (at least 300 epochs, at most 3,000); under DP a batch of ``n / 5`` rows within
+[50, 500]. A GAN needs thousands of updates, so small tables train many epochs; on trial-sized tables ``copula``
+or ``cart`` are usually better (Akiya et al. 2024; ``docs/generators.md``). Five critic updates per generator update
+(WGAN-GP's ``n_critic``) for 1,000 updates scored alike on GBSG-2 but lost up to 0.69 of a Spearman correlation on
+``bench/bench_tvae.py``'s 5,000-row table, where this schedule loses 0.34.
 
 Marginal calibration (``calibrate_marginals=True``, not under DP): after training, each continuous numeric column
 is mapped onto the training marginal by empirical quantile mapping
@@ -63,31 +64,21 @@ from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, gu
 
 __all__ = ["CTGANBaseline", "CTGANGenerator", "ctgan_schedule"]
 
-#: generator updates of the default schedule, each after ``discriminator_steps_`` critic updates
-GENERATOR_STEPS = 1000
 
-
-def ctgan_schedule(n: int, *, batch_size: int | None, epochs: int | None, discriminator_steps: int | None,
+def ctgan_schedule(n: int, *, batch_size: int | None, epochs: int | None, discriminator_steps: int,
                    multiple: int, dp: bool) -> tuple[int, int, int]:
     """``(batch size, epochs, critic updates per generator update)`` for ``n`` training rows; explicit values win.
 
-    Without DP: the reference batch of 500 rows (at most ``n``, a multiple of the pack size ``multiple``), 5 critic
-    updates per generator update (WGAN-GP's ``n_critic``; the reference CTGAN uses 1) and about
-    :data:`GENERATOR_STEPS` generator updates (at least 100 epochs, at most 3,000). A batch of 480 rows holds 48
-    packs where ``n / 5`` held 9, so each critic update sees the table rather than a handful of packs. On GBSG-2
-    (480 training rows, 5 splits) the detection AUC went from 0.77 (batch 96, 1 critic update, 3,000 steps) to
-    0.75, and to 0.70 with marginal calibration. With DP every critic update spends privacy on a Poisson batch,
-    so the former schedule stays: :func:`~cohorts.generators.tabular_nn.auto_schedule` and 1 critic update.
+    Without DP: the reference batch of 500 rows (at most ``n``, a multiple of the pack size ``multiple``) and
+    :func:`~cohorts.generators.tabular_nn.auto_schedule`'s epochs (about 3,000 updates, 300 to 3,000 epochs): the
+    reference schedule from 5,000 rows. On a trial-sized table a batch of ``n / 5`` rows held a handful of PacGAN
+    packs (9 on GBSG-2's 480 training rows) where the whole table holds 48. With DP every critic update spends
+    privacy on a Poisson batch, so the batch stays ``n / 5`` rows (``auto_schedule``'s default).
     """
-    if dp:
-        bs, ep = auto_schedule(n, batch_size=batch_size, epochs=epochs, multiple=multiple)
-        return bs, ep, 1 if discriminator_steps is None else int(discriminator_steps)
-    if batch_size is None:
-        batch_size = 500
-    bs = max(multiple, int(min(batch_size, max(multiple, n))) // multiple * multiple)
-    if epochs is None:
-        epochs = int(min(3000, max(100, -(-GENERATOR_STEPS // max(n // bs, 1)))))
-    return bs, int(epochs), 5 if discriminator_steps is None else int(discriminator_steps)
+    default_batch = None if dp else 500
+    bs, ep = auto_schedule(n, batch_size=default_batch if batch_size is None else batch_size, epochs=epochs,
+                           multiple=multiple)
+    return bs, ep, int(discriminator_steps)
 
 
 class _CondSampler:
@@ -176,7 +167,7 @@ class CTGANBaseline:
 
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  generator_dims: tuple = (256, 256), discriminator_dims: tuple = (256, 256), pac: int = 10,
-                 learning_rate: float = 2e-4, weight_decay: float = 1e-6, discriminator_steps: int | None = None,
+                 learning_rate: float = 2e-4, weight_decay: float = 1e-6, discriminator_steps: int = 1,
                  gp_lambda: float = 10.0, max_discrete_levels: int = 15, dp_epsilon: float | None = None,
                  dp_delta: float | None = None, dp_max_grad_norm: float = 1.0, calibrate_marginals: bool = True):
         self.epochs, self.batch_size, self.embedding_dim = epochs, batch_size, embedding_dim
@@ -373,7 +364,7 @@ class CTGANBaseline:
             raise NotFittedError("CTGANBaseline is not fitted: call fit(frame, numeric, categorical, rng=...)")
         return calibrated_sample(self, n, rng=rng)
 
-    def _sample_model(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
+    def _sample_model(self, n: int, *, rng: np.random.Generator, raw_continuous: bool = False) -> pd.DataFrame:
         """``n`` rows from the generator network, before marginal calibration."""
         n, tr, cs = int(n), self.transformer_, self.sampler_
         if tr.dim_ == 0:
@@ -383,7 +374,7 @@ class CTGANBaseline:
         out = self.forward(np.concatenate([z, cond], axis=1))
         a = tr.layout_.alpha
         out[:, a] = np.tanh(out[:, a])
-        return tr.inverse_transform(gumbel_logits(out, tr.layout_, rng=rng))
+        return tr.inverse_transform(gumbel_logits(out, tr.layout_, rng=rng), raw_continuous=raw_continuous)
 
 
 @register
@@ -396,7 +387,7 @@ class CTGANGenerator(SequentialGenerator):
 
     def __init__(self, *, epochs: int | None = None, batch_size: int | None = None, embedding_dim: int = 128,
                  generator_dims: tuple = (256, 256), discriminator_dims: tuple = (256, 256), pac: int = 10,
-                 learning_rate: float = 2e-4, discriminator_steps: int | None = None, max_discrete_levels: int = 15,
+                 learning_rate: float = 2e-4, discriminator_steps: int = 1, max_discrete_levels: int = 15,
                  dp_epsilon: float | None = None, dp_delta: float | None = None, dp_max_grad_norm: float = 1.0,
                  calibrate_marginals: bool = True, min_visit_fraction: float = 0.05, covariate_by_time: bool = True):
         self.epochs, self.batch_size, self.embedding_dim = epochs, batch_size, embedding_dim

@@ -248,8 +248,11 @@ class TabularTransformer:
                 cols.append(k)
         return np.column_stack(cols) if cols else np.zeros((len(matrix), 0), dtype=np.int64)
 
-    def inverse_transform(self, matrix: np.ndarray) -> pd.DataFrame:
-        """A frame in the training columns and dtypes (argmax of each softmax span; see the module docstring)."""
+    def inverse_transform(self, matrix: np.ndarray, *, raw_continuous: bool = False) -> pd.DataFrame:
+        """A frame in the training columns and dtypes (argmax of each softmax span; see the module docstring).
+
+        ``raw_continuous``: continuous columns as the network's floats, neither rounded nor clipped to the training
+        range (for :mod:`~cohorts.generators.marginal_calibration`, which needs them untied)."""
         self._check()
         matrix = np.asarray(matrix)
         n = len(matrix)
@@ -262,7 +265,7 @@ class TabularTransformer:
                 a, m = spans[col.name, "alpha"], spans[col.name, "mode"]
                 k = np.argmax(matrix[:, m.start:m.stop], axis=1)
                 x = np.clip(matrix[:, a.start].astype(float), -1.0, 1.0) * 4 * col.stds[k] + col.means[k]
-                values = np.clip(np.rint(x) if col.integer else x, col.lo, col.hi)
+                values = x if raw_continuous else np.clip(np.rint(x) if col.integer else x, col.lo, col.hi)
             elif col.kind == "discrete":
                 sp = spans[col.name, "level"]
                 values = col.levels[np.argmax(matrix[:, sp.start:sp.stop], axis=1)]
@@ -270,7 +273,8 @@ class TabularTransformer:
             if col.missing:
                 sp = spans[col.name, "missing"]
                 values[np.argmax(matrix[:, sp.start:sp.stop], axis=1) == 1] = np.nan
-            out[col.name] = restore_dtype(values, col.dtype)
+            raw = raw_continuous and col.kind == "continuous"
+            out[col.name] = pd.Series(values, dtype=float) if raw else restore_dtype(values, col.dtype)
         return pd.DataFrame(out, index=pd.RangeIndex(n), columns=self.columns_)
 
 

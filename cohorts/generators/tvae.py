@@ -211,7 +211,7 @@ class TVAEBaseline:
             raise NotFittedError("TVAEBaseline is not fitted: call fit(frame, numeric, categorical, rng=...)")
         return calibrated_sample(self, n, rng=rng)
 
-    def _sample_model(self, n: int, *, rng: np.random.Generator) -> pd.DataFrame:
+    def _sample_model(self, n: int, *, rng: np.random.Generator, raw_continuous: bool = False) -> pd.DataFrame:
         """``n`` rows from the decoder, before marginal calibration."""
         n, tr = int(n), self.transformer_
         if tr.dim_ == 0:
@@ -221,7 +221,7 @@ class TVAEBaseline:
         out[:, a] = np.tanh(out[:, a]) + self.sigma_ * rng.standard_normal((n, len(a)), dtype=np.float32)
         if self.discrete == "sample":
             out = gumbel_logits(out, tr.layout_, rng=rng)
-        return tr.inverse_transform(out)
+        return tr.inverse_transform(out, raw_continuous=raw_continuous)
 
 
 @register

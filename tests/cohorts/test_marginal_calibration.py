@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from cohorts.generators.marginal_calibration import MarginalCalibration
+from cohorts.generators.marginal_calibration import MarginalCalibration, calibrate, calibrated_sample
 from cohorts.generators.tvae import TVAEBaseline
 
 
@@ -93,3 +95,37 @@ def test_a_neural_model_is_calibrated_by_default_but_not_under_dp_or_when_switch
         assert stats.ks_2samp(s_on[c], table[c]).statistic < _ks_bound(3000, len(table))
     assert stats.ks_2samp(s_off["age"], table["age"]).statistic > stats.ks_2samp(s_on["age"], table["age"]).statistic
     assert s_on["tsize"].dtype == table["tsize"].dtype
+
+
+class _NarrowModel:
+    """A stand-in network whose age output is narrow: rounded, it takes three values (large ties)."""
+
+    dp_epsilon = None
+
+    def __init__(self):
+        self.transformer_ = SimpleNamespace(info_=[SimpleNamespace(name="age", kind="continuous"),
+                                                   SimpleNamespace(name="sbp", kind="continuous")])
+
+    def _sample_model(self, n, *, rng, raw_continuous=False):
+        f = rng.standard_normal(n)
+        age, sbp = 60 + 0.4 * f, 130 + 12 * f + 4 * rng.standard_normal(n)
+        return pd.DataFrame({"age": age if raw_continuous else np.rint(age).astype(np.int64), "sbp": sbp})
+
+
+def test_calibration_keeps_the_networks_rank_correlations():
+    """Calibration is monotone on the network's own floats (before rounding), so an integer column keeps its rank
+    correlation with the others: spreading rounded ties at random had cost an age column 0.69 of its Spearman
+    correlation on the speed benchmark's table."""
+    rng = np.random.default_rng(11)
+    f = rng.standard_normal(400)
+    table = pd.DataFrame({"age": np.clip(np.rint(60 + 10 * f + 3 * rng.standard_normal(400)), 18, 90).astype(np.int64),
+                          "sbp": 130 + 12 * f + 6 * rng.standard_normal(400)})
+    model = _NarrowModel()
+    model.calibration_ = calibrate(model, table, enabled=True, rng=np.random.default_rng(12))
+    raw = model._sample_model(4000, rng=np.random.default_rng(13), raw_continuous=True)
+    cal = calibrated_sample(model, 4000, rng=np.random.default_rng(13))
+    rho_raw = stats.spearmanr(raw["age"], raw["sbp"]).statistic
+    rho_cal = stats.spearmanr(cal["age"], cal["sbp"]).statistic
+    assert abs(rho_cal - rho_raw) < 0.02, (rho_raw, rho_cal)      # only the rounding of the calibrated age ties
+    assert cal["age"].dtype == np.int64 and cal["age"].between(table["age"].min(), table["age"].max()).all()
+    assert stats.ks_2samp(cal["age"], table["age"]).statistic < _ks_bound(4000, 400)
