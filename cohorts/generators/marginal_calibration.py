@@ -23,7 +23,8 @@ network's own). The model keeps each calibrated column's sorted training values 
 values, never rows, but still training data, so the neural families skip calibration under differential privacy.
 
 Measured on GBSG-2 (the splits of ``bench/generator_fidelity.py``, detection AUC averaged over 4 synthetic draws
-per split): CTGAN 0.748 -> 0.705 (5 splits), TVAE 0.678 -> 0.638 (3 splits); the table is in docs/generators.md.
+per split): TVAE 0.678 -> 0.638 (3 splits), CTGAN with 5 critic updates 0.748 -> 0.705 (5 splits); the table is in
+docs/generators.md.
 """
 
 from __future__ import annotations
