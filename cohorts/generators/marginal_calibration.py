@@ -87,7 +87,6 @@ class MarginalCalibration:
         return out
 
 
-
 def calibrate(model, frame: pd.DataFrame, *, enabled: bool, rng: np.random.Generator) -> MarginalCalibration | None:
     """The calibration of a fitted neural baseline model (its ``transformer_``, ``dp_epsilon`` and
     ``_sample_model(n, rng=)``) on its training ``frame``: ``None`` when not ``enabled``, under DP, or without a
