@@ -339,7 +339,6 @@ class GaussianCopula:
         L, CT = len(self.latent_names_), self.cholesky_.T
         out = np.empty((L, n))
         if L == 0:
-            rng.standard_normal((n, 0))
             return out
         rows = max(64, 262144 // (L * L))       # the row blocks of regression._blas_rows
         if n <= rows:

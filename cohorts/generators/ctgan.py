@@ -14,7 +14,7 @@ implementation (sdv-dev/CTGAN), on the matrix of :class:`~cohorts.generators.tab
 * Discriminator: PacGAN with ``pac`` (10) rows per input, Linear + LeakyReLU(0.2) + dropout(0.5) layers
   (``discriminator_dims``), one linear output; Wasserstein loss with gradient penalty (WGAN-GP, lambda 10, on
   per-pack random interpolates). Adam (2e-4, betas 0.5 / 0.9, weight decay 1e-6) for both;
-  ``max(n // batch_size_, 1)`` steps per epoch, ``discriminator_steps_`` critic updates per generator update.
+  ``max(n // batch_size_, 1)`` steps per epoch, ``discriminator_steps`` (1) critic updates per generator update.
 
 Deterministic by construction: every torch draw (initialisation, ``z``, Gumbel noise, dropout masks drawn as
 explicit tensors, interpolation weights) uses a ``torch.Generator`` seeded from the numpy ``rng``, which also
@@ -31,7 +31,7 @@ discrete column it has, the generator's conditional vectors following the empiri
 Per-patient gradients of the WGAN-GP loss (which has second derivatives) come from
 ``torch.func.vmap(grad(...))``.
 
-Training length (:func:`ctgan_schedule`; ``batch_size_``, ``epochs_`` and ``discriminator_steps_`` record it):
+Training length (:func:`ctgan_schedule`; ``batch_size_`` and ``epochs_`` record it):
 by default the reference batch of 500 rows (at most ``n``, a multiple of ``pac``), 1 critic update per generator
 update and about 3,000 updates (at least 300 epochs, at most 3,000); under DP a batch of ``n / 5`` rows within
 [50, 500]. A GAN needs thousands of updates, so small tables train many epochs; on trial-sized tables ``copula``
@@ -66,9 +66,9 @@ from cohorts.generators.tabular_nn import (TabularTransformer, auto_schedule, gu
 __all__ = ["CTGANBaseline", "CTGANGenerator", "ctgan_schedule"]
 
 
-def ctgan_schedule(n: int, *, batch_size: int | None, epochs: int | None, discriminator_steps: int,
-                   multiple: int, dp: bool) -> tuple[int, int, int]:
-    """``(batch size, epochs, critic updates per generator update)`` for ``n`` training rows; explicit values win.
+def ctgan_schedule(n: int, *, batch_size: int | None, epochs: int | None, multiple: int,
+                   dp: bool) -> tuple[int, int]:
+    """``(batch size, epochs)`` for ``n`` training rows; explicit values win.
 
     Without DP: the reference batch of 500 rows (at most ``n``, a multiple of the pack size ``multiple``) and
     :func:`~cohorts.generators.tabular_nn.auto_schedule`'s epochs (about 3,000 updates, 300 to 3,000 epochs): the
@@ -77,9 +77,8 @@ def ctgan_schedule(n: int, *, batch_size: int | None, epochs: int | None, discri
     privacy on a Poisson batch, so the batch stays ``n / 5`` rows (``auto_schedule``'s default).
     """
     default_batch = None if dp else 500
-    bs, ep = auto_schedule(n, batch_size=default_batch if batch_size is None else batch_size, epochs=epochs,
-                           multiple=multiple)
-    return bs, ep, int(discriminator_steps)
+    return auto_schedule(n, batch_size=default_batch if batch_size is None else batch_size, epochs=epochs,
+                         multiple=multiple)
 
 
 class _CondSampler:
@@ -191,9 +190,8 @@ class CTGANBaseline:
         tr = TabularTransformer(max_discrete_levels=self.max_discrete_levels).fit(frame, numeric, categorical,
                                                                                    rng=rng)
         self.transformer_, self.privacy_, self.loss_history_, self.calibration_ = tr, None, [], None
-        self.batch_size_, self.epochs_, self.discriminator_steps_ = ctgan_schedule(
-            len(frame), batch_size=self.batch_size, epochs=self.epochs, discriminator_steps=self.discriminator_steps,
-            multiple=self.pac_, dp=dp)
+        self.batch_size_, self.epochs_ = ctgan_schedule(len(frame), batch_size=self.batch_size, epochs=self.epochs,
+                                                        multiple=self.pac_, dp=dp)
         matrix = tr.transform(frame)
         self.sampler_ = _CondSampler(tr.category_codes(matrix), tr.layout_.widths[tr.layout_.conditional])
         seed = _dp.seed_from(rng)
@@ -231,7 +229,7 @@ class CTGANBaseline:
             delta = _dp.resolve_delta(self.dp_delta, n)
             rate = min(1.0, bs / n)
             priv = _dp.FunctionalDPSGD(epsilon=self.dp_epsilon, delta=delta, max_grad_norm=self.dp_max_grad_norm,
-                                       sample_rate=rate, steps=epochs * steps_per_epoch * self.discriminator_steps_,
+                                       sample_rate=rate, steps=epochs * steps_per_epoch * self.discriminator_steps,
                                        generator=g)
 
         def masks(b):
@@ -249,7 +247,7 @@ class CTGANBaseline:
 
         for epoch in range(1, epochs + 1):
             for _ in range(steps_per_epoch):
-                for _ in range(self.discriminator_steps_):
+                for _ in range(self.discriminator_steps):
                     if dp:
                         loss_d = self._dp_critic_step(x_all, rate, n, fake_batch, masks, params, opt_d, priv, rng, g)
                     else:

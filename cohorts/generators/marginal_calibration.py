@@ -76,7 +76,7 @@ class MarginalCalibration:
         drawn from ``rng`` (columns in order), whatever the values."""
         if not self.columns_:
             return frame
-        out = frame.copy()
+        out = frame.copy(deep=False)          # the calibrated columns are replaced, not edited in place
         v = rng.random((len(frame), len(self.columns_)))
         for j, c in enumerate(self.columns_):
             x = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=float)

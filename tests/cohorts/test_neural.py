@@ -132,17 +132,17 @@ def test_auto_schedule_targets_optimizer_steps():
 
 
 def test_ctgan_schedule_sees_the_table_in_each_critic_update():
-    # the reference batch of 500 rows (at most the table) and about 3,000 updates; 1 critic update by default
-    assert ctgan_schedule(5000, batch_size=None, epochs=None, discriminator_steps=1, multiple=10, dp=False) == \
-        (500, 300, 1)
-    assert ctgan_schedule(480, batch_size=None, epochs=None, discriminator_steps=1, multiple=10, dp=False) == \
-        (480, 3000, 1)
-    assert ctgan_schedule(95, batch_size=None, epochs=None, discriminator_steps=1, multiple=10, dp=False) == \
-        (90, 3000, 1)                       # a multiple of the pack, never more rows than the table
+    # the reference batch of 500 rows (at most the table) and about 3,000 updates
+    assert ctgan_schedule(5000, batch_size=None, epochs=None, multiple=10, dp=False) == \
+        (500, 300)
+    assert ctgan_schedule(480, batch_size=None, epochs=None, multiple=10, dp=False) == \
+        (480, 3000)
+    assert ctgan_schedule(95, batch_size=None, epochs=None, multiple=10, dp=False) == \
+        (90, 3000)                       # a multiple of the pack, never more rows than the table
     # explicit values win; under DP the batch stays n / 5 rows
-    assert ctgan_schedule(480, batch_size=200, epochs=7, discriminator_steps=2, multiple=10, dp=False) == (200, 7, 2)
-    assert ctgan_schedule(480, batch_size=None, epochs=None, discriminator_steps=1, multiple=1, dp=True) == \
-        (96, 600, 1)
+    assert ctgan_schedule(480, batch_size=200, epochs=7, multiple=10, dp=False) == (200, 7)
+    assert ctgan_schedule(480, batch_size=None, epochs=None, multiple=1, dp=True) == \
+        (96, 600)
 
 
 # ---------------------------------------------------------------------- fitted models (small, fast)
